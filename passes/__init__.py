@@ -1,0 +1,1 @@
+"""Passes over the IR, one `ModulePass` per module, registered by name in `registry`."""

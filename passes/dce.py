@@ -1,0 +1,36 @@
+"""`dce`: erase ops whose results nobody uses (graph outputs are used by `func.return`, so
+they stay). Only side-effect-free ops (the `Pure` trait) are erased."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from xdsl.context import Context
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.ir import Block, Operation
+from xdsl.passes import ModulePass
+from xdsl.traits import Pure
+
+
+@dataclass(frozen=True)
+class DeadCodeElimination(ModulePass):
+    name = "dce"
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        for block in _blocks(op):
+            erase_dead_ops(block)
+
+
+def _blocks(root: Operation) -> list[Block]:
+    return [block for op in root.walk() for region in op.regions for block in region.blocks]
+
+
+def erase_dead_ops(block: Block) -> int:
+    """Erase dead pure ops of `block` (a DAG: one reverse sweep reaches a fixpoint).
+    Returns how many were erased."""
+    erased = 0
+    for op in reversed(list(block.ops)):
+        if op.has_trait(Pure) and all(not r.uses for r in op.results):
+            block.erase_op(op)
+            erased += 1
+    return erased
