@@ -47,3 +47,13 @@ def file_names(tensor_names: list[str]) -> dict[str, str]:
         taken.add(candidate)
         stems[name] = candidate
     return stems
+
+
+def format_bytes(n: int) -> str:
+    """`18.9 KB`, `46.7 MB`: sizes as people read them."""
+    size = float(n)
+    for unit in ("B", "KB", "MB"):
+        if size < 1000:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} GB"

@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from compiler.cli.common import add_input_shape_option
+from compiler.cli.common import add_input_shape_option, format_bytes
 from compiler.errors import CompilerError
 from compiler.frontend import import_onnx, parse_input_shapes
 
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     n_ops = sum(1 for _ in model.main.body.blocks[0].ops)
     print(
         f"imported {args.model} in {time.perf_counter() - start:.2f} s: {n_ops} ops, "
-        f"{len(model.weights)} weights ({model.weights.nbytes() / 1e6:.1f} MB)"
+        f"{len(model.weights)} weights ({format_bytes(model.weights.nbytes())})"
     )
     print(f"wrote {output} and {npz}")
     return 0
