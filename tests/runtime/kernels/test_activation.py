@@ -10,6 +10,7 @@ import pytest
 
 from runtime.kernels import activation as act
 from runtime.kernels.registry import KernelError
+from tests.helpers.compare import assert_matches
 from tests.helpers.ort import run_node
 
 RNG = np.random.default_rng(1234)
@@ -22,13 +23,6 @@ def _data(shape: tuple[int, ...], dtype: type = np.float32, scale: float = 3.0) 
     special = [0.0, -0.0, 1.0, -1.0, 3.0, -3.0, 0.5, -0.5, 25.0, -25.0, 90.0, -90.0, 1e-4, -1e-4]
     flat[: len(special)] = special[: flat.size]
     return x.astype(dtype)
-
-
-def _check(got: np.ndarray, ref: np.ndarray, rtol: float, atol: float) -> None:
-    assert isinstance(got, np.ndarray)
-    assert got.dtype == ref.dtype, (got.dtype, ref.dtype)
-    assert got.shape == ref.shape, (got.shape, ref.shape)
-    np.testing.assert_allclose(got, ref, rtol=rtol, atol=atol, equal_nan=True)
 
 
 def _tolerance(dtype: type) -> tuple[float, float]:
@@ -79,14 +73,14 @@ def _ids(cases: list[tuple[str, Any, dict[str, Any]]]) -> list[str]:
 def test_pointwise_float32(op: str, fn: Any, attrs: dict[str, Any]) -> None:
     x = _data((2, 3, 5, 7))
     (ref,) = run_node(op, [x], attrs)
-    _check(fn(x, **attrs), ref, *_tolerance(np.float32))
+    assert_matches(fn(x, **attrs), ref, *_tolerance(np.float32))
 
 
 @pytest.mark.parametrize(("op", "fn", "attrs"), FP16, ids=_ids(FP16))
 def test_pointwise_float16(op: str, fn: Any, attrs: dict[str, Any]) -> None:
     x = _data((3, 41), np.float16)
     (ref,) = run_node(op, [x], attrs)
-    _check(fn(x, **attrs), ref, *_tolerance(np.float16))
+    assert_matches(fn(x, **attrs), ref, *_tolerance(np.float16))
 
 
 @pytest.mark.parametrize(("op", "fn", "attrs"), FP64, ids=_ids(FP64))
@@ -94,14 +88,14 @@ def test_pointwise_float64(op: str, fn: Any, attrs: dict[str, Any]) -> None:
     x = _data((4, 9), np.float64)
     (ref,) = run_node(op, [x], attrs)
     # onnxruntime's double Shrink rounds through float32, hence the loose tolerance
-    _check(fn(x, **attrs), ref, 1e-7, 1e-12)
+    assert_matches(fn(x, **attrs), ref, 1e-7, 1e-12)
 
 
 @pytest.mark.parametrize("dtype", [np.int8, np.int32])
 def test_relu_integers(dtype: type) -> None:
     x = np.array([[-128, -1, 0], [1, 5, 127]]).astype(dtype)
     (ref,) = run_node("Relu", [x])
-    _check(act.relu(x), ref, 0, 0)
+    assert_matches(act.relu(x), ref, 0, 0)
 
 
 @pytest.mark.parametrize("dtype", [np.int8, np.int32, np.int64, np.uint8])
@@ -109,7 +103,7 @@ def test_shrink_integers(dtype: type) -> None:
     x = np.arange(-6, 7).astype(dtype) if dtype != np.uint8 else np.arange(13, dtype=dtype)
     attrs = {"lambd": 1.5, "bias": 1.5}
     (ref,) = run_node("Shrink", [x], attrs)
-    _check(act.shrink(x, **attrs), ref, 0, 0)
+    assert_matches(act.shrink(x, **attrs), ref, 0, 0)
 
 
 def test_pointwise_empty_and_scalar() -> None:
@@ -166,7 +160,7 @@ def test_softmax_family(op: str, fn: Any, axis: int) -> None:
     x[0, 0, :] = 1000.0  # overflows exp without the max shift
     x[1, :, 1] = 7.0  # ties for Hardmax
     (ref,) = run_node(op, [x], {"axis": axis})
-    _check(fn(x, axis=axis), ref, 1e-5, 1e-6)
+    assert_matches(fn(x, axis=axis), ref, 1e-5, 1e-6)
 
 
 @pytest.mark.parametrize("op", ["Softmax", "LogSoftmax", "Hardmax"])
@@ -174,7 +168,7 @@ def test_softmax_family_float16(op: str) -> None:
     fn = {"Softmax": act.softmax, "LogSoftmax": act.log_softmax, "Hardmax": act.hardmax}[op]
     x = _data((4, 6), np.float16)
     (ref,) = run_node(op, [x], {"axis": 1})
-    _check(fn(x, axis=1), ref, 2e-3, 2e-3)
+    assert_matches(fn(x, axis=1), ref, 2e-3, 2e-3)
 
 
 def test_softmax_default_axis_is_last() -> None:
@@ -205,7 +199,7 @@ def test_clip(name: str, lo: float | None, hi: float | None, dtype: type) -> Non
     while inputs[-1] is None:
         inputs.pop()
     (ref,) = run_node("Clip", inputs)
-    _check(act.clip(*inputs), ref, 0, 0)
+    assert_matches(act.clip(*inputs), ref, 0, 0)
 
 
 def test_clip_nan_propagates() -> None:
@@ -222,14 +216,14 @@ def test_prelu_broadcast(slope_shape: tuple[int, ...]) -> None:
     x = _data((2, 4, 3, 5))
     slope = (RNG.standard_normal(slope_shape) * 0.5).astype(np.float32)
     (ref,) = run_node("PRelu", [x, slope])
-    _check(act.prelu(x, slope), ref, 1e-6, 1e-7)
+    assert_matches(act.prelu(x, slope), ref, 1e-6, 1e-7)
 
 
 def test_prelu_float16_and_bad_broadcast() -> None:
     x = _data((3, 4), np.float16)
     slope = np.float16([0.1, 0.2, -0.3, 2.0])
     (ref,) = run_node("PRelu", [x, slope])
-    _check(act.prelu(x, slope), ref, 1e-3, 1e-3)
+    assert_matches(act.prelu(x, slope), ref, 1e-3, 1e-3)
     # slope must broadcast to x without growing it (unidirectional)
     with pytest.raises(KernelError):
         act.prelu(np.zeros((4,), np.float32), np.zeros((3, 4), np.float32))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 
 from runtime.kernels.conv import conv, conv_transpose
 from runtime.kernels.registry import KernelError
+from tests.helpers.compare import assert_matches
 from tests.helpers.ort import run_node
 
 RNG = np.random.default_rng(11)
@@ -24,11 +26,7 @@ def _inputs(
     return [x, w] if bias is None else [x, w, RNG.standard_normal(bias).astype(dtype)]
 
 
-def _check(got: np.ndarray, ref: np.ndarray, rtol: float = 1e-5, atol: float = 1e-5) -> None:
-    assert isinstance(got, np.ndarray)
-    assert got.dtype == ref.dtype, (got.dtype, ref.dtype)
-    assert got.shape == ref.shape, (got.shape, ref.shape)
-    np.testing.assert_allclose(got, ref, rtol=rtol, atol=atol)
+_check = partial(assert_matches, rtol=1e-5, atol=1e-5)
 
 
 # (input shape, weight shape, attributes); bias is added for every case in a second variant

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 
 from runtime.kernels import elementwise as ew
 from runtime.kernels.registry import KernelError
+from tests.helpers.compare import assert_matches
 from tests.helpers.ort import run_node
 
 RNG = np.random.default_rng(99)
@@ -33,14 +35,7 @@ def _nonzero(shape: tuple[int, ...], dtype: type) -> np.ndarray:
     return np.asarray(x, dtype)
 
 
-def _check(got: np.ndarray, ref: np.ndarray, rtol: float = 1e-6, atol: float = 1e-6) -> None:
-    assert isinstance(got, np.ndarray)
-    assert got.dtype == ref.dtype, (got.dtype, ref.dtype)
-    assert got.shape == ref.shape, (got.shape, ref.shape)
-    if ref.dtype.kind == "f":
-        np.testing.assert_allclose(got, ref, rtol=rtol, atol=atol, equal_nan=True)
-    else:
-        np.testing.assert_array_equal(got, ref)
+_check = partial(assert_matches, rtol=1e-6, atol=1e-6)
 
 
 def _tol(dtype: type) -> dict[str, float]:

@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 
 from runtime.kernels.linalg import gemm, matmul
 from runtime.kernels.registry import KernelError
+from tests.helpers.compare import assert_matches
 from tests.helpers.ort import run_node
 
 RNG = np.random.default_rng(3)
 
 
-def _check(got: np.ndarray, ref: np.ndarray, rtol: float = 1e-5, atol: float = 1e-5) -> None:
-    assert isinstance(got, np.ndarray)
-    assert got.dtype == ref.dtype, (got.dtype, ref.dtype)
-    assert got.shape == ref.shape, (got.shape, ref.shape)
-    if ref.dtype.kind == "f":
-        np.testing.assert_allclose(got, ref, rtol=rtol, atol=atol)
-    else:
-        np.testing.assert_array_equal(got, ref)
+_check = partial(assert_matches, rtol=1e-5, atol=1e-5)
 
 
 M, K, N = 3, 4, 5
@@ -49,7 +45,7 @@ def test_gemm_classifier_shape_and_float16() -> None:
     _check(gemm(a, b, c, transB=1), run_node("Gemm", [a, b, c], {"transB": 1})[0])
     inputs = [x.astype(np.float16) for x in (a[:, :64], b[:10, :64], c[:10])]
     ref = run_node("Gemm", inputs, {"transB": 1})[0]
-    _check(gemm(*inputs, transB=1), ref, 1e-2, 1e-2)
+    _check(gemm(*inputs, transB=1), ref, rtol=1e-2, atol=1e-2)
 
 
 def test_gemm_hand_worked() -> None:
@@ -118,7 +114,7 @@ def test_matmul_matches_onnxruntime(
 def test_matmul_float16() -> None:
     a = RNG.standard_normal((2, 3, 8)).astype(np.float16)
     b = RNG.standard_normal((8, 5)).astype(np.float16)
-    _check(matmul(a, b), run_node("MatMul", [a, b])[0], 1e-2, 1e-2)
+    _check(matmul(a, b), run_node("MatMul", [a, b])[0], rtol=1e-2, atol=1e-2)
 
 
 def test_matmul_hand_worked() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 
@@ -13,16 +15,13 @@ from runtime.kernels.normalization import (
     lp_normalization,
 )
 from runtime.kernels.registry import KernelError
+from tests.helpers.compare import assert_matches
 from tests.helpers.ort import run_node
 
 RNG = np.random.default_rng(23)
 
 
-def _check(got: np.ndarray, ref: np.ndarray, rtol: float = 1e-5, atol: float = 1e-5) -> None:
-    assert isinstance(got, np.ndarray)
-    assert got.dtype == ref.dtype, (got.dtype, ref.dtype)
-    assert got.shape == ref.shape, (got.shape, ref.shape)
-    np.testing.assert_allclose(got, ref, rtol=rtol, atol=atol)
+_check = partial(assert_matches, rtol=1e-5, atol=1e-5)
 
 
 def _data(shape: tuple[int, ...], dtype: type = np.float32) -> np.ndarray:
@@ -54,7 +53,7 @@ def test_batch_normalization_matches_onnxruntime(shape: tuple[int, ...], epsilon
 def test_batch_normalization_float16() -> None:
     inputs = [_data((1, 4, 3, 3), np.float16), *_channel_params(4, np.float16)]
     y, _, _ = batch_normalization(*inputs)
-    _check(y, run_node("BatchNormalization", inputs)[0], 1e-2, 1e-2)
+    _check(y, run_node("BatchNormalization", inputs)[0], rtol=1e-2, atol=1e-2)
 
 
 def test_batch_normalization_hand_worked() -> None:
@@ -120,10 +119,10 @@ def test_layer_normalization_broadcast_scale_and_float16() -> None:
     x16, scale16 = x.astype(np.float16), scale.astype(np.float16)
     refs = run_node("LayerNormalization", [x16, scale16], {}, n_outputs=3)
     y, mean, inv_std = layer_normalization(x16, scale16)
-    _check(y, refs[0], 1e-2, 1e-2)
+    _check(y, refs[0], rtol=1e-2, atol=1e-2)
     # statistics are computed and returned in float32 (stash_type=1)
-    _check(mean, refs[1], 1e-3, 1e-3)
-    _check(inv_std, refs[2], 1e-3, 1e-3)
+    _check(mean, refs[1], rtol=1e-3, atol=1e-3)
+    _check(inv_std, refs[2], rtol=1e-3, atol=1e-3)
 
 
 def test_layer_normalization_hand_worked() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -16,19 +17,13 @@ from runtime.kernels.pooling import (
     max_pool_values,
 )
 from runtime.kernels.registry import KernelError
+from tests.helpers.compare import assert_matches
 from tests.helpers.ort import run_node
 
 RNG = np.random.default_rng(5)
 
 
-def _check(got: np.ndarray, ref: np.ndarray, rtol: float = 1e-5, atol: float = 1e-5) -> None:
-    assert isinstance(got, np.ndarray)
-    assert got.dtype == ref.dtype, (got.dtype, ref.dtype)
-    assert got.shape == ref.shape, (got.shape, ref.shape)
-    if ref.dtype.kind == "f":
-        np.testing.assert_allclose(got, ref, rtol=rtol, atol=atol)
-    else:
-        np.testing.assert_array_equal(got, ref)
+_check = partial(assert_matches, rtol=1e-5, atol=1e-5)
 
 
 # (input shape, attributes) shared by the three windowed pools
@@ -160,7 +155,7 @@ def test_average_pool_matches_onnxruntime(
 def test_average_pool_float16() -> None:
     x = RNG.standard_normal((1, 2, 6, 6)).astype(np.float16)
     attrs = {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1]}
-    _check(average_pool(x, **attrs), run_node("AveragePool", [x], attrs)[0], 1e-3, 1e-3)
+    _check(average_pool(x, **attrs), run_node("AveragePool", [x], attrs)[0], rtol=1e-3, atol=1e-3)
 
 
 def test_average_pool_hand_worked() -> None:
@@ -195,7 +190,7 @@ def test_lp_pool_hand_worked() -> None:
 def test_global_pools_match_onnxruntime(shape: tuple[int, ...], dtype: type) -> None:
     x = RNG.standard_normal(shape).astype(dtype)
     tol = 1e-5 if dtype == np.float32 else 1e-3
-    _check(global_average_pool(x), run_node("GlobalAveragePool", [x])[0], tol, tol)
+    _check(global_average_pool(x), run_node("GlobalAveragePool", [x])[0], rtol=tol, atol=tol)
     _check(global_max_pool(x), run_node("GlobalMaxPool", [x])[0])
 
 

@@ -9,6 +9,7 @@ from onnx import TensorProto
 
 from runtime.kernels.quantize import dequantize_linear, quantize_linear
 from runtime.kernels.registry import KernelError
+from tests.helpers.compare import assert_matches
 from tests.helpers.ort import run_node
 
 RNG = np.random.default_rng(2024)
@@ -21,26 +22,17 @@ def _zero_point(dtype: type, shape: tuple[int, ...] = ()) -> np.ndarray:
     return RNG.integers(max(info.min, -20), min(info.max, 20) + 1, shape).astype(dtype)
 
 
-def _check(got: np.ndarray, ref: np.ndarray, exact: bool = True) -> None:
-    assert isinstance(got, np.ndarray)
-    assert got.dtype == ref.dtype, (got.dtype, ref.dtype)
-    assert got.shape == ref.shape, (got.shape, ref.shape)
-    if exact:
-        np.testing.assert_array_equal(got, ref)
-    else:
-        np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-7)
-
-
 def _run_q(inputs: list, attrs: dict | None = None) -> None:
     attrs = attrs or {}
     (ref,) = run_node("QuantizeLinear", inputs, attrs)
-    _check(quantize_linear(*inputs, **attrs), ref)
+    assert_matches(quantize_linear(*inputs, **attrs), ref)
 
 
 def _run_dq(inputs: list, attrs: dict | None = None) -> None:
     attrs = attrs or {}
     (ref,) = run_node("DequantizeLinear", inputs, attrs)
-    _check(dequantize_linear(*inputs, **attrs), ref, exact=ref.dtype == np.float32)
+    tol = {} if ref.dtype == np.float32 else {"rtol": 1e-6, "atol": 1e-7}
+    assert_matches(dequantize_linear(*inputs, **attrs), ref, **tol)
 
 
 @pytest.mark.parametrize("dtype", QTYPES)

@@ -3,6 +3,7 @@ hand-worked values and the spec's empty-set results."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 
 from runtime.kernels import reduce as red
 from runtime.kernels.registry import KernelError
+from tests.helpers.compare import assert_matches
 from tests.helpers.ort import run_node
 
 RNG = np.random.default_rng(7)
@@ -39,14 +41,7 @@ def _data(op: str, shape: tuple[int, ...], dtype: type = np.float32) -> np.ndarr
     return x.astype(dtype)
 
 
-def _check(got: np.ndarray, ref: np.ndarray, rtol: float = 1e-5, atol: float = 1e-6) -> None:
-    assert isinstance(got, np.ndarray)
-    assert got.dtype == ref.dtype, (got.dtype, ref.dtype)
-    assert got.shape == ref.shape, (got.shape, ref.shape)
-    if ref.dtype.kind == "f":
-        np.testing.assert_allclose(got, ref, rtol=rtol, atol=atol, equal_nan=True)
-    else:
-        np.testing.assert_array_equal(got, ref)
+_check = partial(assert_matches, rtol=1e-5, atol=1e-6)
 
 
 def _ort_reduce(op: str, x: np.ndarray, axes: list[int] | None, attrs: dict) -> np.ndarray:

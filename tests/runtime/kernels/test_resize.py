@@ -6,6 +6,7 @@ nearest modes) are the same whether computed in float32 (onnxruntime) or float64
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,7 @@ import pytest
 
 from runtime.kernels.registry import KernelError
 from runtime.kernels.resize import resize
+from tests.helpers.compare import assert_matches
 from tests.helpers.ort import run_node
 
 RNG = np.random.default_rng(17)
@@ -29,14 +31,7 @@ SCALES = [[1, 1, 2, 2], [1, 1, 0.5, 0.5], [1, 1, 1.5, 0.75], [1, 1, 3, 0.25]]
 SIZES = [[1, 2, 7, 3], [1, 2, 3, 10], [1, 2, 1, 1]]
 
 
-def _check(got: np.ndarray, ref: np.ndarray, rtol: float = 1e-5, atol: float = 1e-5) -> None:
-    assert isinstance(got, np.ndarray)
-    assert got.dtype == ref.dtype, (got.dtype, ref.dtype)
-    assert got.shape == ref.shape, (got.shape, ref.shape)
-    if ref.dtype.kind == "f":
-        np.testing.assert_allclose(got, ref, rtol=rtol, atol=atol)
-    else:
-        np.testing.assert_array_equal(got, ref)
+_check = partial(assert_matches, rtol=1e-5, atol=1e-5)
 
 
 def _run_both(
@@ -193,7 +188,7 @@ def test_yolo_upsample_and_float16() -> None:
     }
     _check(*_run_both(_image((1, 256, 10, 10)), attrs, scales=[1, 1, 2, 2]))
     got, ref = _run_both(_image(dtype=np.float16), {"mode": "linear"}, scales=[1, 1, 2, 0.5])
-    _check(got, ref, 1e-3, 1e-3)
+    _check(got, ref, rtol=1e-3, atol=1e-3)
 
 
 def test_nearest_hand_worked() -> None:

@@ -7,7 +7,6 @@ gather/scatter family and the remaining ops live in test_tensor_gather.py / test
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -35,48 +34,12 @@ from runtime.kernels.tensor import (
     transpose,
     unsqueeze,
 )
+from tests.helpers.compare import assert_matches, check_against_ort, random_data
 from tests.helpers.ort import run_node
 
 INT64_MAX = np.iinfo(np.int64).max
 INT64_MIN = np.iinfo(np.int64).min
 DTYPES = [np.float32, np.int64, np.bool_, np.float16]
-
-
-def data(shape: Sequence[int], dtype: Any = np.float32, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    dt = np.dtype(dtype)
-    if dt == np.bool_:
-        return rng.random(shape) > 0.5
-    if dt.kind in "iu":
-        return rng.integers(-50, 50, size=shape).astype(dt)
-    return rng.standard_normal(shape).astype(dt)
-
-
-def assert_same(got: np.ndarray, want: np.ndarray) -> None:
-    got = np.asarray(got)
-    assert got.dtype == want.dtype, (got.dtype, want.dtype)
-    assert got.shape == want.shape, (got.shape, want.shape)
-    np.testing.assert_array_equal(got, want)
-
-
-def check(
-    fn: Callable[..., Any],
-    op: str,
-    inputs: Sequence[np.ndarray | None],
-    attrs: dict[str, Any] | None = None,
-    *,
-    constant_inputs: Sequence[int] = (),
-    n_outputs: int = 1,
-) -> tuple[np.ndarray, ...]:
-    """Run the kernel and onnxruntime on the same node; outputs must match exactly (these ops
-    only move data)."""
-    got = fn(*inputs, **(attrs or {}))
-    got = got if isinstance(got, tuple) else (got,)
-    want = run_node(op, inputs, attrs, n_outputs=n_outputs, constant_inputs=constant_inputs)
-    assert len(got) == len(want)
-    for g, w in zip(got, want, strict=True):
-        assert_same(g, w)
-    return got
 
 
 # ----------------------------------------------------------------------------------- Concat
@@ -86,7 +49,9 @@ def test_concat(axis: int, dtype: Any) -> None:
     shapes = [[2, 3, 4], [2, 3, 4], [2, 3, 4]]
     for i, s in enumerate(shapes):
         s[axis] = i  # sizes 0, 1, 2 along the axis: includes an empty input
-    check(concat, "Concat", [data(s, dtype, i) for i, s in enumerate(shapes)], {"axis": axis})
+    check_against_ort(
+        concat, "Concat", [random_data(s, dtype, i) for i, s in enumerate(shapes)], {"axis": axis}
+    )
 
 
 def test_concat_hand() -> None:
@@ -113,8 +78,8 @@ def test_concat_errors() -> None:
     ],
 )
 def test_split_sizes(shape_: tuple[int, ...], sizes: list[int], axis: int) -> None:
-    x = data(shape_)
-    check(
+    x = random_data(shape_)
+    check_against_ort(
         split,
         "Split",
         [x, np.array(sizes, np.int64)],
@@ -127,8 +92,8 @@ def test_split_sizes(shape_: tuple[int, ...], sizes: list[int], axis: int) -> No
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize(("dim", "n"), [(6, 3), (7, 3), (5, 2), (1, 1), (8, 3)])
 def test_split_num_outputs(dim: int, n: int, dtype: Any) -> None:
-    x = data((3, dim), dtype)
-    check(split, "Split", [x], {"axis": 1, "num_outputs": n}, n_outputs=n)
+    x = random_data((3, dim), dtype)
+    check_against_ort(split, "Split", [x], {"axis": 1, "num_outputs": n}, n_outputs=n)
 
 
 def test_split_hand() -> None:
@@ -166,25 +131,25 @@ SLICE_CASES = [
 
 @pytest.mark.parametrize(("starts", "ends", "axes", "steps"), SLICE_CASES)
 def test_slice(starts: list[int], ends: list[int], axes: list[int], steps: list[int]) -> None:
-    x = data((5, 6, 7))
+    x = random_data((5, 6, 7))
     ins = [x, *(np.array(v, np.int64) for v in (starts, ends, axes, steps))]
-    check(slice_, "Slice", ins, constant_inputs=[1, 2, 3, 4])
+    check_against_ort(slice_, "Slice", ins, constant_inputs=[1, 2, 3, 4])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_slice_default_axes_and_steps(dtype: Any) -> None:
-    x = data((5, 6), dtype)
+    x = random_data((5, 6), dtype)
     starts, ends = np.array([1, -4]), np.array([3, 5])
-    check(slice_, "Slice", [x, starts, ends], constant_inputs=[1, 2])
+    check_against_ort(slice_, "Slice", [x, starts, ends], constant_inputs=[1, 2])
     # steps given, axes absent (None in the middle)
     ins = [x, starts, ends, None, np.array([2, 1])]
-    check(slice_, "Slice", ins, constant_inputs=[1, 2, 4])
+    check_against_ort(slice_, "Slice", ins, constant_inputs=[1, 2, 4])
 
 
 def test_slice_int32_bounds() -> None:
-    x = data((4, 5))
+    x = random_data((4, 5))
     ins = [x, np.array([1], np.int32), np.array([-1], np.int32), np.array([1], np.int32)]
-    check(slice_, "Slice", ins, constant_inputs=[1, 2, 3])
+    check_against_ort(slice_, "Slice", ins, constant_inputs=[1, 2, 3])
 
 
 def test_slice_hand() -> None:
@@ -227,15 +192,17 @@ def test_slice_errors() -> None:
 )
 @pytest.mark.parametrize("dtype", [np.float32, np.bool_])
 def test_reshape(in_shape: tuple[int, ...], target: list[int], dtype: Any) -> None:
-    x = data(in_shape, dtype)
-    got = check(reshape, "Reshape", [x, np.array(target, np.int64)], constant_inputs=[1])
+    x = random_data(in_shape, dtype)
+    got = check_against_ort(
+        reshape, "Reshape", [x, np.array(target, np.int64)], constant_inputs=[1]
+    )
     assert np.shares_memory(got[0], x) or x.size == 0
 
 
 @pytest.mark.parametrize(("in_shape", "target"), [((0, 3), [0, 3]), ((0, 3), [3, 0])])
 def test_reshape_allowzero(in_shape: tuple[int, ...], target: list[int]) -> None:
-    x = data(in_shape)
-    check(
+    x = random_data(in_shape)
+    check_against_ort(
         reshape,
         "Reshape",
         [x, np.array(target, np.int64)],
@@ -268,7 +235,7 @@ def test_reshape_errors() -> None:
 @pytest.mark.parametrize("perm", [None, [1, 0, 2], [2, 0, 1], [0, 1, 2]])
 def test_transpose(perm: list[int] | None, dtype: Any) -> None:
     attrs = {} if perm is None else {"perm": perm}
-    check(transpose, "Transpose", [data((2, 3, 4), dtype)], attrs)
+    check_against_ort(transpose, "Transpose", [random_data((2, 3, 4), dtype)], attrs)
 
 
 def test_transpose_hand() -> None:
@@ -282,7 +249,7 @@ def test_transpose_hand() -> None:
 @pytest.mark.parametrize("axis", [0, 1, 2, 3, -1, -3])
 @pytest.mark.parametrize("in_shape", [(2, 3, 4), (2, 0, 3)])
 def test_flatten(axis: int, in_shape: tuple[int, ...]) -> None:
-    check(flatten, "Flatten", [data(in_shape)], {"axis": axis})
+    check_against_ort(flatten, "Flatten", [random_data(in_shape)], {"axis": axis})
 
 
 def test_flatten_hand() -> None:
@@ -297,9 +264,9 @@ def test_flatten_hand() -> None:
 @pytest.mark.parametrize("axes", [None, [], [0], [-1], [0, 2], [2, -3]])
 @pytest.mark.parametrize("dtype", [np.float32, np.int64])
 def test_squeeze(axes: list[int] | None, dtype: Any) -> None:
-    x = data((1, 3, 1), dtype)
+    x = random_data((1, 3, 1), dtype)
     ins = [x] if axes is None else [x, np.array(axes, np.int64)]
-    got = check(squeeze, "Squeeze", ins, constant_inputs=[1])
+    got = check_against_ort(squeeze, "Squeeze", ins, constant_inputs=[1])
     assert np.shares_memory(got[0], x)
 
 
@@ -314,8 +281,10 @@ def test_squeeze_hand() -> None:
 @pytest.mark.parametrize("axes", [[0], [-1], [1, 3], [-1, 0], [2]])
 @pytest.mark.parametrize("dtype", [np.float32, np.bool_])
 def test_unsqueeze(axes: list[int], dtype: Any) -> None:
-    x = data((2, 3), dtype)
-    got = check(unsqueeze, "Unsqueeze", [x, np.array(axes, np.int64)], constant_inputs=[1])
+    x = random_data((2, 3), dtype)
+    got = check_against_ort(
+        unsqueeze, "Unsqueeze", [x, np.array(axes, np.int64)], constant_inputs=[1]
+    )
     assert np.shares_memory(got[0], x)
 
 
@@ -334,8 +303,11 @@ def test_unsqueeze_hand() -> None:
 )
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_expand(in_shape: tuple[int, ...], target: list[int], dtype: Any) -> None:
-    check(
-        expand, "Expand", [data(in_shape, dtype), np.array(target, np.int64)], constant_inputs=[1]
+    check_against_ort(
+        expand,
+        "Expand",
+        [random_data(in_shape, dtype), np.array(target, np.int64)],
+        constant_inputs=[1],
     )
 
 
@@ -350,7 +322,9 @@ def test_expand_hand() -> None:
 @pytest.mark.parametrize("repeats", [[2, 3], [1, 1], [0, 2], [3, 1]])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_tile(repeats: list[int], dtype: Any) -> None:
-    check(tile, "Tile", [data((2, 3), dtype), np.array(repeats, np.int64)], constant_inputs=[1])
+    check_against_ort(
+        tile, "Tile", [random_data((2, 3), dtype), np.array(repeats, np.int64)], constant_inputs=[1]
+    )
 
 
 def test_tile_hand() -> None:
@@ -374,23 +348,29 @@ PAD_CASES = [
 @pytest.mark.parametrize("mode", ["constant", "reflect", "edge", "wrap"])
 @pytest.mark.parametrize("pads", PAD_CASES)
 def test_pad_modes(mode: str, pads: list[int]) -> None:
-    check(pad, "Pad", [data((4, 5)), np.array(pads, np.int64)], {"mode": mode}, constant_inputs=[1])
+    check_against_ort(
+        pad,
+        "Pad",
+        [random_data((4, 5)), np.array(pads, np.int64)],
+        {"mode": mode},
+        constant_inputs=[1],
+    )
 
 
 @pytest.mark.parametrize("mode", ["constant", "edge", "wrap"])
 def test_pad_wider_than_input(mode: str) -> None:
     # pads beyond the dimension: wrap repeats the input (reflect is limited to dim - 1)
     pads = np.array([5, 0, 9, 6], np.int64)
-    check(pad, "Pad", [data((4, 3)), pads], {"mode": mode}, constant_inputs=[1])
+    check_against_ort(pad, "Pad", [random_data((4, 3)), pads], {"mode": mode}, constant_inputs=[1])
 
 
 @pytest.mark.parametrize("mode", ["constant", "reflect", "edge", "wrap"])
 @pytest.mark.parametrize("axes", [[1], [-1], [0, 2], [2, 0]])
 def test_pad_axes(mode: str, axes: list[int]) -> None:
-    x = data((3, 4, 5))
+    x = random_data((3, 4, 5))
     pads = np.array([1, 2, 2, 1][: 2 * len(axes)], np.int64)
     ins = [x, pads, None, np.array(axes, np.int64)]
-    check(pad, "Pad", ins, {"mode": mode}, constant_inputs=[1, 3])
+    check_against_ort(pad, "Pad", ins, {"mode": mode}, constant_inputs=[1, 3])
 
 
 @pytest.mark.parametrize(
@@ -398,13 +378,15 @@ def test_pad_axes(mode: str, axes: list[int]) -> None:
     [(np.float32, 1.5), (np.int64, -7), (np.float16, 2.0), (np.bool_, True), (np.int32, 3)],
 )
 def test_pad_constant_value(dtype: Any, value: Any) -> None:
-    x = data((2, 3), dtype)
+    x = random_data((2, 3), dtype)
     ins = [x, np.array([1, 0, 0, 2], np.int64), np.array(value, dtype)]
-    check(pad, "Pad", ins, constant_inputs=[1, 2])
+    check_against_ort(pad, "Pad", ins, constant_inputs=[1, 2])
 
 
 def test_pad_empty_tensor_constant() -> None:
-    check(pad, "Pad", [data((0, 3)), np.array([1, 1, 0, 0])], constant_inputs=[1])
+    check_against_ort(
+        pad, "Pad", [random_data((0, 3)), np.array([1, 1, 0, 0])], constant_inputs=[1]
+    )
 
 
 def test_pad_hand() -> None:
@@ -437,7 +419,7 @@ def test_pad_errors() -> None:
 )
 def test_shape(start: int, end: int | None) -> None:
     attrs = {"start": start} | ({} if end is None else {"end": end})
-    check(shape, "Shape", [data((2, 3, 4, 5))], attrs)
+    check_against_ort(shape, "Shape", [random_data((2, 3, 4, 5))], attrs)
 
 
 def test_shape_hand() -> None:
@@ -449,7 +431,7 @@ def test_shape_hand() -> None:
 
 @pytest.mark.parametrize("in_shape", [(), (0, 3), (2, 3, 4)])
 def test_size(in_shape: tuple[int, ...]) -> None:
-    check(size, "Size", [data(in_shape)])
+    check_against_ort(size, "Size", [random_data(in_shape)])
     # hand: 2 * 3 * 4 = 24
     assert size(np.zeros((2, 3, 4))) == 24
 
@@ -470,7 +452,7 @@ def test_constant_of_shape(value: np.ndarray | None, dims: list[int]) -> None:
     got = constant_of_shape(shp) if value is None else constant_of_shape(shp, value=value)
     attrs = {} if value is None else {"value": numpy_helper.from_array(value)}
     (want,) = run_node("ConstantOfShape", [shp], attrs, constant_inputs=[0])
-    assert_same(got, want)
+    assert_matches(np.asarray(got), want)
 
 
 def test_constant_of_shape_hand() -> None:
@@ -483,20 +465,20 @@ def test_constant_of_shape_hand() -> None:
 # -------------------------------------------------------------------- Identity / Dropout
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_identity(dtype: Any) -> None:
-    x = data((2, 3), dtype)
-    got = check(identity, "Identity", [x])
+    x = random_data((2, 3), dtype)
+    got = check_against_ort(identity, "Identity", [x])
     assert got[0] is x
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float16])
 def test_dropout_inference(dtype: Any) -> None:
-    x = data((2, 3), dtype)
-    check(dropout, "Dropout", [x], n_outputs=2)
+    x = random_data((2, 3), dtype)
+    check_against_ort(dropout, "Dropout", [x], n_outputs=2)
     ratio, off = np.array(0.3, np.float32), np.array(False)
-    check(dropout, "Dropout", [x, ratio, off], n_outputs=2, constant_inputs=[1, 2])
+    check_against_ort(dropout, "Dropout", [x, ratio, off], n_outputs=2, constant_inputs=[1, 2])
     # training with ratio 0 drops nothing, so it is deterministic
     zero, on = np.array(0.0, np.float32), np.array(True)
-    check(dropout, "Dropout", [x, zero, on], n_outputs=2, constant_inputs=[1, 2])
+    check_against_ort(dropout, "Dropout", [x, zero, on], n_outputs=2, constant_inputs=[1, 2])
 
 
 def test_dropout_hand() -> None:
@@ -512,8 +494,8 @@ def test_dropout_hand() -> None:
 @pytest.mark.parametrize("mode", ["DCR", "CRD"])
 @pytest.mark.parametrize(("channels", "bs"), [(8, 2), (9, 3), (4, 1)])
 def test_depth_to_space(mode: str, channels: int, bs: int) -> None:
-    x = data((2, channels, 3, 2))
-    check(depth_to_space, "DepthToSpace", [x], {"blocksize": bs, "mode": mode})
+    x = random_data((2, channels, 3, 2))
+    check_against_ort(depth_to_space, "DepthToSpace", [x], {"blocksize": bs, "mode": mode})
 
 
 def test_depth_to_space_hand() -> None:
@@ -532,7 +514,9 @@ def test_depth_to_space_hand() -> None:
 @pytest.mark.parametrize(("hw", "bs"), [((4, 6), 2), ((3, 6), 3), ((2, 2), 1)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])  # ORT has no integer kernel
 def test_space_to_depth(hw: tuple[int, int], bs: int, dtype: Any) -> None:
-    check(space_to_depth, "SpaceToDepth", [data((2, 3, *hw), dtype)], {"blocksize": bs})
+    check_against_ort(
+        space_to_depth, "SpaceToDepth", [random_data((2, 3, *hw), dtype)], {"blocksize": bs}
+    )
 
 
 def test_space_to_depth_hand() -> None:

@@ -3,7 +3,7 @@ GatherElements, GatherND, ScatterElements, ScatterND, Compress and NonZero."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -19,20 +19,10 @@ from runtime.kernels.tensor import (
     scatter_elements,
     scatter_nd,
 )
-from tests.helpers.ort import run_node
+from tests.helpers.compare import check_against_ort, random_data
 
 DTYPES = [np.float32, np.int64, np.bool_, np.float16]
 REDUCTIONS = ["none", "add", "mul", "max", "min"]
-
-
-def data(shape: Sequence[int], dtype: Any = np.float32, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    dt = np.dtype(dtype)
-    if dt == np.bool_:
-        return rng.random(shape) > 0.5
-    if dt.kind in "iu":
-        return rng.integers(-50, 50, size=shape).astype(dt)
-    return rng.standard_normal(shape).astype(dt)
 
 
 def indices(shape: Sequence[int], dim: int, seed: int = 1, dtype: Any = np.int64) -> np.ndarray:
@@ -40,37 +30,18 @@ def indices(shape: Sequence[int], dim: int, seed: int = 1, dtype: Any = np.int64
     return np.random.default_rng(seed).integers(-dim, dim, size=shape).astype(dtype)
 
 
-def check(
-    fn: Callable[..., Any],
-    op: str,
-    inputs: Sequence[np.ndarray | None],
-    attrs: dict[str, Any] | None = None,
-    *,
-    rtol: float = 0.0,
-) -> np.ndarray:
-    got = np.asarray(fn(*inputs, **(attrs or {})))
-    (want,) = run_node(op, inputs, attrs)
-    assert got.dtype == want.dtype, (got.dtype, want.dtype)
-    assert got.shape == want.shape, (got.shape, want.shape)
-    if rtol:
-        np.testing.assert_allclose(got, want, rtol=rtol)
-    else:
-        np.testing.assert_array_equal(got, want)
-    return got
-
-
 # ----------------------------------------------------------------------------------- Gather
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("axis", [0, 1, 2, -1])
 @pytest.mark.parametrize("idx_shape", [(), (4,), (2, 3), (0,)])
 def test_gather(axis: int, idx_shape: tuple[int, ...], dtype: Any) -> None:
-    x = data((3, 4, 5), dtype)
-    check(gather, "Gather", [x, indices(idx_shape, x.shape[axis])], {"axis": axis})
+    x = random_data((3, 4, 5), dtype)
+    check_against_ort(gather, "Gather", [x, indices(idx_shape, x.shape[axis])], {"axis": axis})
 
 
 def test_gather_int32_indices() -> None:
-    x = data((5, 2))
-    check(gather, "Gather", [x, indices((3,), 5, dtype=np.int32)])
+    x = random_data((5, 2))
+    check_against_ort(gather, "Gather", [x, indices((3,), 5, dtype=np.int32)])
 
 
 def test_gather_hand() -> None:
@@ -87,10 +58,12 @@ def test_gather_hand() -> None:
 @pytest.mark.parametrize("dtype", [np.float32, np.int64, np.bool_])
 @pytest.mark.parametrize("axis", [0, 1, -1])
 def test_gather_elements(axis: int, dtype: Any) -> None:
-    x = data((3, 4), dtype)
+    x = random_data((3, 4), dtype)
     idx_shape = [2, 3]  # smaller than data on the non-axis dims too
     idx_shape[axis] = 5
-    check(gather_elements, "GatherElements", [x, indices(idx_shape, x.shape[axis])], {"axis": axis})
+    check_against_ort(
+        gather_elements, "GatherElements", [x, indices(idx_shape, x.shape[axis])], {"axis": axis}
+    )
 
 
 def test_gather_elements_hand() -> None:
@@ -122,11 +95,11 @@ def test_gather_elements_hand() -> None:
 def test_gather_nd(
     data_shape: tuple[int, ...], idx_shape: tuple[int, ...], batch_dims: int, dtype: Any
 ) -> None:
-    x = data(data_shape, dtype)
+    x = random_data(data_shape, dtype)
     k = idx_shape[-1]
     cols = [indices((*idx_shape[:-1], 1), data_shape[batch_dims + j], seed=j) for j in range(k)]
     idx = np.concatenate(cols, axis=-1)
-    check(gather_nd, "GatherND", [x, idx], {"batch_dims": batch_dims})
+    check_against_ort(gather_nd, "GatherND", [x, idx], {"batch_dims": batch_dims})
 
 
 def test_gather_nd_hand() -> None:
@@ -148,7 +121,7 @@ def test_gather_nd_hand() -> None:
 @pytest.mark.parametrize("axis", [0, 1, -1])
 @pytest.mark.parametrize("dtype", [np.float32, np.int64])
 def test_scatter_elements(reduction: str, axis: int, dtype: Any) -> None:
-    x = data((4, 5), dtype)
+    x = random_data((4, 5), dtype)
     upd_shape = [3, 4]
     upd_shape[axis] = 3
     if reduction == "none":
@@ -161,9 +134,9 @@ def test_scatter_elements(reduction: str, axis: int, dtype: Any) -> None:
         idx[idx % 2 == 1] -= x.shape[axis]
     else:
         idx = indices(upd_shape, x.shape[axis])
-    upd = data(upd_shape, dtype, seed=7)
+    upd = random_data(upd_shape, dtype, seed=7)
     attrs = {"axis": axis, "reduction": reduction}
-    check(scatter_elements, "ScatterElements", [x, idx, upd], attrs, rtol=1e-6)
+    check_against_ort(scatter_elements, "ScatterElements", [x, idx, upd], attrs, rtol=1e-6)
 
 
 def test_scatter_elements_hand() -> None:
@@ -192,7 +165,7 @@ def test_scatter_elements_hand() -> None:
 @pytest.mark.parametrize("k", [1, 2, 3])
 @pytest.mark.parametrize("dtype", [np.float32, np.int64])
 def test_scatter_nd(reduction: str, k: int, dtype: Any) -> None:
-    x = data((4, 4, 4), dtype)
+    x = random_data((4, 4, 4), dtype)
     if reduction == "none":
         # distinct index tuples: pick 3 different flat positions of the first k dims
         flat = np.random.default_rng(5).permutation(4**k)[:3]
@@ -200,8 +173,8 @@ def test_scatter_nd(reduction: str, k: int, dtype: Any) -> None:
         idx[0] -= 4  # negative form of the same position
     else:
         idx = indices((3, k), 4)
-    upd = data((3,) + (4,) * (3 - k), dtype, seed=9)
-    check(scatter_nd, "ScatterND", [x, idx, upd], {"reduction": reduction}, rtol=1e-6)
+    upd = random_data((3,) + (4,) * (3 - k), dtype, seed=9)
+    check_against_ort(scatter_nd, "ScatterND", [x, idx, upd], {"reduction": reduction}, rtol=1e-6)
 
 
 def test_scatter_nd_hand() -> None:
@@ -224,9 +197,9 @@ def test_scatter_nd_hand() -> None:
 @pytest.mark.parametrize("cond_len", [1, 3, 4])
 @pytest.mark.parametrize("dtype", [np.float32, np.int64, np.bool_])
 def test_compress(axis: int | None, cond_len: int, dtype: Any) -> None:
-    x = data((3, 4), dtype)
+    x = random_data((3, 4), dtype)
     cond = np.random.default_rng(2).random(cond_len) > 0.4
-    check(compress, "Compress", [x, cond], {} if axis is None else {"axis": axis})
+    check_against_ort(compress, "Compress", [x, cond], {} if axis is None else {"axis": axis})
 
 
 def test_compress_hand() -> None:
@@ -242,10 +215,10 @@ def test_compress_hand() -> None:
 @pytest.mark.parametrize("in_shape", [(), (5,), (3, 4), (2, 3, 2), (0, 3)])
 @pytest.mark.parametrize("dtype", [np.float32, np.int64, np.bool_])
 def test_non_zero(in_shape: tuple[int, ...], dtype: Any) -> None:
-    x = data(in_shape, dtype)
+    x = random_data(in_shape, dtype)
     if dtype != np.bool_:
         x = x * (np.abs(x) > (0.5 if dtype == np.float32 else 20))  # plenty of zeros
-    check(non_zero, "NonZero", [x.astype(dtype)])
+    check_against_ort(non_zero, "NonZero", [x.astype(dtype)])
 
 
 def test_non_zero_hand() -> None:

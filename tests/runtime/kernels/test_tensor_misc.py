@@ -4,7 +4,6 @@ ReverseSequence."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -23,7 +22,7 @@ from runtime.kernels.tensor import (
     trilu,
     unique,
 )
-from tests.helpers.ort import run_node
+from tests.helpers.compare import check_against_ort, random_data
 
 NUMERIC = [
     np.float32,
@@ -55,40 +54,6 @@ ONNX_TYPE = {
 }
 
 
-def data(shape: Sequence[int], dtype: Any = np.float32, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    dt = np.dtype(dtype)
-    if dt == np.bool_:
-        return rng.random(shape) > 0.5
-    if dt.kind in "iu":
-        return rng.integers(-50, 50, size=shape).astype(dt)
-    return rng.standard_normal(shape).astype(dt)
-
-
-def check(
-    fn: Callable[..., Any],
-    op: str,
-    inputs: Sequence[np.ndarray | None],
-    attrs: dict[str, Any] | None = None,
-    *,
-    n_outputs: int = 1,
-    constant_inputs: Sequence[int] = (),
-    rtol: float = 0.0,
-) -> tuple[np.ndarray, ...]:
-    got = fn(*inputs, **(attrs or {}))
-    got = got if isinstance(got, tuple) else (got,)
-    want = run_node(op, inputs, attrs, n_outputs=n_outputs, constant_inputs=constant_inputs)
-    for g, w in zip(got, want, strict=True):
-        g = np.asarray(g)
-        assert g.dtype == w.dtype, (g.dtype, w.dtype)
-        assert g.shape == w.shape, (g.shape, w.shape)
-        if rtol:
-            np.testing.assert_allclose(g, w, rtol=rtol, atol=1e-6)
-        else:
-            np.testing.assert_array_equal(g, w)
-    return got
-
-
 # ------------------------------------------------------------------------------------- Cast
 def cast_source(src: Any, dst: Any) -> np.ndarray:
     """Values every (src, dst) pair represents: casts of out-of-range values are undefined."""
@@ -106,14 +71,14 @@ def cast_source(src: Any, dst: Any) -> np.ndarray:
 @pytest.mark.parametrize("src", NUMERIC)
 @pytest.mark.parametrize("dst", NUMERIC)
 def test_cast(src: Any, dst: Any) -> None:
-    check(cast, "Cast", [cast_source(src, dst)], {"to": ONNX_TYPE[np.dtype(dst)]})
+    check_against_ort(cast, "Cast", [cast_source(src, dst)], {"to": ONNX_TYPE[np.dtype(dst)]})
 
 
 @pytest.mark.parametrize(
     ("src", "dst"), [(np.float32, np.int64), (np.int32, np.float16), (np.float16, np.bool_)]
 )
 def test_cast_like(src: Any, dst: Any) -> None:
-    check(cast_like, "CastLike", [cast_source(src, dst), np.zeros(1, dst)])
+    check_against_ort(cast_like, "CastLike", [cast_source(src, dst), np.zeros(1, dst)])
 
 
 def test_cast_hand() -> None:
@@ -167,7 +132,7 @@ FLOAT_RANGES = [*INT_RANGES, (0.0, 1.0, 0.1), (2.5, -1.0, -0.7), (0.5, 0.5, 0.25
 )
 def test_range(bounds: tuple[float, float, float], dtype: Any) -> None:
     ins = [np.array(v, dtype) for v in bounds]
-    check(range_, "Range", ins, rtol=1e-5)
+    check_against_ort(range_, "Range", ins, rtol=1e-5, atol=1e-6)
 
 
 def test_range_hand() -> None:
@@ -188,7 +153,7 @@ def test_range_hand() -> None:
 @pytest.mark.parametrize("dtype", [None, TensorProto.INT64, TensorProto.DOUBLE, TensorProto.INT32])
 def test_eye_like(in_shape: tuple[int, int], k: int, dtype: int | None) -> None:
     attrs: dict[str, Any] = {"k": k} | ({} if dtype is None else {"dtype": dtype})
-    check(eye_like, "EyeLike", [data(in_shape, np.int32)], attrs)
+    check_against_ort(eye_like, "EyeLike", [random_data(in_shape, np.int32)], attrs)
 
 
 def test_eye_like_hand() -> None:
@@ -214,7 +179,7 @@ def test_one_hot(axis: int, idx_dtype: Any, depth_dtype: Any, val_dtype: Any) ->
     # includes negatives (count from depth) and out-of-range values (all-off rows)
     idx = np.array([[0, 3, -1], [-4, 5, -6]], idx_dtype)
     ins = [idx, np.array(4, depth_dtype), np.array([-1, 2], val_dtype)]
-    check(one_hot, "OneHot", ins, {"axis": axis})
+    check_against_ort(one_hot, "OneHot", ins, {"axis": axis})
 
 
 def test_one_hot_hand() -> None:
@@ -231,9 +196,9 @@ def test_one_hot_hand() -> None:
 @pytest.mark.parametrize("k", [None, -1, 0, 1, 5, -5])
 @pytest.mark.parametrize("in_shape", [(4, 5), (2, 3, 3), (0, 3)])
 def test_trilu(upper: int, k: int | None, in_shape: tuple[int, ...]) -> None:
-    x = data(in_shape, np.float32)
+    x = random_data(in_shape, np.float32)
     ins = [x] if k is None else [x, np.array(k, np.int64)]
-    check(trilu, "Trilu", ins, {"upper": upper})
+    check_against_ort(trilu, "Trilu", ins, {"upper": upper})
 
 
 def test_trilu_hand() -> None:
@@ -262,8 +227,8 @@ def test_trilu_hand() -> None:
 )
 @pytest.mark.parametrize("dtype", [np.float32, np.int64])
 def test_einsum(equation: str, shapes: list[tuple[int, ...]], dtype: Any) -> None:
-    ins = [data(s, dtype, i) for i, s in enumerate(shapes)]
-    check(einsum, "Einsum", ins, {"equation": equation}, rtol=1e-5)
+    ins = [random_data(s, dtype, i) for i, s in enumerate(shapes)]
+    check_against_ort(einsum, "Einsum", ins, {"equation": equation}, rtol=1e-5, atol=1e-6)
 
 
 def test_einsum_hand() -> None:
@@ -286,7 +251,7 @@ def test_unique(sorted_: int, axis: int | None, dtype: Any) -> None:
     x[3] = x[1]  # a repeated row
     x[:, 2] = x[:, 0]  # a repeated column
     attrs = {"sorted": sorted_} | ({} if axis is None else {"axis": axis})
-    check(unique, "Unique", [x], attrs, n_outputs=4)
+    check_against_ort(unique, "Unique", [x], attrs, n_outputs=4)
 
 
 def test_unique_hand() -> None:
@@ -310,7 +275,9 @@ def test_reverse_sequence(batch_axis: int, time_axis: int, dtype: Any) -> None:
     in_shape[time_axis], in_shape[batch_axis] = 5, 4
     lens = np.array([5, 0, 1, 3], np.int64)
     attrs = {"batch_axis": batch_axis, "time_axis": time_axis}
-    check(reverse_sequence, "ReverseSequence", [data(in_shape, dtype), lens], attrs)
+    check_against_ort(
+        reverse_sequence, "ReverseSequence", [random_data(in_shape, dtype), lens], attrs
+    )
 
 
 def test_reverse_sequence_hand() -> None:
