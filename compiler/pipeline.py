@@ -17,7 +17,9 @@ from compiler.errors import CompilerError
 from compiler.ir_model import IRModel
 from dialects.context import make_context
 from dialects.weights import using_weights
+from passes.pass_group import PassGroup
 from passes.registry import all_passes
+from passes.report import collecting_notes
 
 
 @dataclass
@@ -29,6 +31,7 @@ class PassTiming:
 @dataclass
 class PipelineReport:
     timings: list[PassTiming] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what passes reported (see passes.report)
 
     def format(self) -> str:
         total = sum(t.seconds for t in self.timings)
@@ -43,12 +46,20 @@ def parse_pipeline(spec: str) -> list[ModulePass]:
     if not spec.strip():
         return []
     try:
-        return list(PassPipeline.parse_spec(all_passes(), spec).passes)
+        return _expand(list(PassPipeline.parse_spec(all_passes(), spec).passes))
     except (ArgSpecParseError, ValueError, TypeError, KeyError) as exc:
         names = ", ".join(sorted(all_passes()))
         raise CompilerError(
             f"bad pass pipeline {spec!r}: {_first_line(exc)} (known passes: {names})"
         ) from None
+
+
+def _expand(passes: list[ModulePass]) -> list[ModulePass]:
+    """Pass groups replaced by their members, so each is timed and verified on its own."""
+    flat: list[ModulePass] = []
+    for p in passes:
+        flat += _expand(p.members()) if isinstance(p, PassGroup) else [p]
+    return flat
 
 
 def run_pipeline(
@@ -62,7 +73,8 @@ def run_pipeline(
     ctx = make_context()
     report = PipelineReport()
     out = out or sys.stderr
-    with using_weights(model.weights):
+    with using_weights(model.weights), collecting_notes() as notes:
+        report.notes = notes
         for p in passes:
             start = time.perf_counter()
             p.apply(ctx, model.module)

@@ -14,6 +14,8 @@ from xdsl.traits import Pure
 
 @dataclass(frozen=True)
 class DeadCodeElimination(ModulePass):
+    """Erase ops whose results nobody uses (graph outputs stay)."""
+
     name = "dce"
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:

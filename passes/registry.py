@@ -1,16 +1,37 @@
-"""Every pass by name: what `python -m compiler opt --passes a,b` can run."""
+"""Every pass by name: what `python -m compiler opt --passes a,b` can run.
+
+Passes load lazily (xDSL's own registry does the same), so naming a pass costs nothing until
+it runs and a broken pass module cannot stop the others.
+"""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 
 from xdsl.passes import ModulePass
 
-from passes.dce import DeadCodeElimination
+# name -> "module:class"; one pass per module, the module named after the pass
+PASSES: dict[str, str] = {
+    "dce": "passes.dce:DeadCodeElimination",
+    "canonicalize": "passes.canonicalize:Canonicalize",
+    "fold-constants": "passes.fold_constants:FoldConstants",
+    "fold-batchnorm": "passes.fold_batchnorm:FoldBatchNorm",
+    "fold-scale": "passes.fold_scale:FoldScale",
+    "fuse-activation": "passes.fuse_activation:FuseActivation",
+    "fuse-add": "passes.fuse_add:FuseAdd",
+    "merge-layout-ops": "passes.merge_layout_ops:MergeLayoutOps",
+    "fuse-subgraphs": "passes.fuse_subgraphs:FuseSubgraphs",
+    "prune": "passes.prune:Prune",
+    "float-pipeline": "passes.float_pipeline:FloatPipeline",
+}
 
-PASSES: tuple[type[ModulePass], ...] = (DeadCodeElimination,)
+
+def load_pass(name: str) -> type[ModulePass]:
+    module, _, cls = PASSES[name].partition(":")
+    return getattr(importlib.import_module(module), cls)
 
 
 def all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
     """name -> factory, the shape xDSL's `PassPipeline.parse_spec` takes."""
-    return {p.name: (lambda p=p: p) for p in PASSES}
+    return {name: (lambda name=name: load_pass(name)) for name in PASSES}

@@ -9,7 +9,7 @@ from pathlib import Path
 from compiler.cli.common import add_input_shape_option, load_ir
 from compiler.errors import CompilerError
 from compiler.pipeline import parse_pipeline, run_pipeline
-from passes.registry import PASSES
+from passes.registry import PASSES, load_pass
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -47,15 +47,18 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.list_passes:
-        for p in PASSES:
-            doc = (p.__doc__ or sys.modules[p.__module__].__doc__ or "").strip().splitlines()
-            print(f"{p.name:24s} {doc[0] if doc else ''}")
+        for name in PASSES:
+            cls = load_pass(name)
+            doc = (cls.__doc__ or sys.modules[cls.__module__].__doc__ or "").strip().splitlines()
+            print(f"{name:24s} {doc[0] if doc else ''}")
         return 0
     if args.input is None:
         raise CompilerError("give the input model (.mlir or .onnx)")
     passes = parse_pipeline(args.passes)
     model = load_ir(args.input, args.input_shape)
     report = run_pipeline(model, passes, print_ir_after_all=args.print_ir_after_all)
+    for line in report.notes:
+        print(line, file=sys.stderr)
     if args.output is not None:
         if args.output.suffix != ".mlir":
             raise CompilerError(f"-o {args.output}: the output must end in .mlir")

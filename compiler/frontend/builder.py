@@ -35,7 +35,7 @@ from compiler.frontend.onnx_types import ir_element_type, ir_tensor_type
 from compiler.frontend.shapes import TensorInfo, user_inputs
 from compiler.ir_model import NAME_ATTR, IRModel
 from dialects.dtypes import tensor_type_of
-from dialects.onnx import OPS_BY_TYPE, OPSET, ConstantOp, OnnxOp, attribute_from_value
+from dialects.onnx import OPSET, STANDARD_OPS, ConstantOp, OnnxOp, attribute_from_value
 from dialects.onnx.base import dense_from_numpy
 from dialects.weights import WeightTable
 
@@ -149,7 +149,7 @@ class _Builder:
             op = self._constant_op(_constant_value(node, label, self.source), node.output[0])
             op.set_names(node_name, [node.output[0]])
             return
-        cls = OPS_BY_TYPE.get(node.op_type)
+        cls = STANDARD_OPS.get(node.op_type)
         if cls is None:
             raise CompilerError(
                 f"{self.source}: {label}: unknown op type {node.op_type!r} at opset {OPSET}"

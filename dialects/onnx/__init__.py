@@ -2,6 +2,7 @@
 static ranked tensors, ONNX attributes as properties.
 
 `ops.py` is generated from ONNX's schemas (`generate.py`); `constant.py` is hand-written;
+`fused.py` holds the ops passes make that ONNX lacks (fused activations, Swish, GLU);
 `verifiers.py` adds shape checks on top of the schema checks of `base.OnnxOp`.
 """
 
@@ -20,22 +21,32 @@ from dialects.onnx.base import (
     dense_to_numpy,
 )
 from dialects.onnx.constant import ConstantOp
+from dialects.onnx.fused import EXTENSION_OPS, FUSED_OF, FusedOp
 from dialects.onnx.ops import GENERATED_OPS, OPSET
 
-OPS_BY_TYPE: dict[str, type[OnnxOp]] = {
+# What an ONNX file can contain, and everything the IR can contain (passes add extensions).
+STANDARD_OPS: dict[str, type[OnnxOp]] = {
     cls.SCHEMA.op_type: cls for cls in (*GENERATED_OPS, ConstantOp)
+}
+OPS_BY_TYPE: dict[str, type[OnnxOp]] = {
+    **STANDARD_OPS,
+    **{cls.SCHEMA.op_type: cls for cls in EXTENSION_OPS},
 }
 
 ONNX = Dialect("onnx", list(OPS_BY_TYPE.values()), [])
 
 __all__ = [
+    "EXTENSION_OPS",
+    "FUSED_OF",
     "NODE_NAME",
     "ONNX",
     "OPSET",
     "OPS_BY_TYPE",
     "OUTPUT_NAMES",
+    "STANDARD_OPS",
     "AttributeSpec",
     "ConstantOp",
+    "FusedOp",
     "OnnxOp",
     "OnnxSchema",
     "attribute_from_value",

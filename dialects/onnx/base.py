@@ -21,6 +21,7 @@ from xdsl.dialects.builtin import (
     BytesAttr,
     DenseArrayBase,
     DenseIntOrFPElementsAttr,
+    DictionaryAttr,
     FloatAttr,
     IntegerAttr,
     StringAttr,
@@ -44,14 +45,16 @@ from dialects.weights import WeightRefAttr, WeightTable, current_weights
 NODE_NAME = "onnx.node"
 OUTPUT_NAMES = "onnx.outputs"
 
-AttributeValue = int | float | str | list[int] | list[float] | list[str] | np.ndarray
+AttributeValue = (
+    int | float | str | list[int] | list[float] | list[str] | np.ndarray | dict[str, Any]
+)
 
 
 @dataclass(frozen=True)
 class AttributeSpec:
     """One ONNX attribute of an op: its kind, its ONNX default (None: no default)."""
 
-    kind: str  # int | float | string | ints | floats | strings | tensor
+    kind: str  # int | float | string | ints | floats | strings | tensor | dict
     default: Any = None
     required: bool = False
 
@@ -267,6 +270,8 @@ def attribute_value(attr: Attribute, weights: WeightTable | None = None) -> Attr
         return list(attr.get_values())
     if isinstance(attr, ArrayAttr):
         return [a.data for a in attr.data if isinstance(a, StringAttr)]
+    if isinstance(attr, DictionaryAttr):
+        return {key: attribute_value(value, weights) for key, value in attr.data.items()}
     if isinstance(attr, DenseIntOrFPElementsAttr):
         return dense_to_numpy(attr)
     if isinstance(attr, WeightRefAttr):
@@ -290,7 +295,17 @@ def attribute_from_value(kind: str, value: Any) -> Attribute:
         return ArrayAttr([StringAttr(v if isinstance(v, str) else v.decode()) for v in value])
     if kind == "tensor":
         return value if isinstance(value, WeightRefAttr) else dense_from_numpy(np.asarray(value))
+    if kind == "dict":  # scalar entries only: a fused activation's attributes
+        return DictionaryAttr({k: _scalar_attribute(v) for k, v in value.items()})
     raise ValueError(f"unknown attribute kind {kind}")
+
+
+def _scalar_attribute(value: int | float | str) -> Attribute:
+    if isinstance(value, str):
+        return StringAttr(value)
+    if isinstance(value, int | np.integer) and not isinstance(value, bool):
+        return IntegerAttr(int(value), i64)
+    return FloatAttr(float(value), f32)
 
 
 def dense_from_numpy(array: np.ndarray) -> DenseIntOrFPElementsAttr:

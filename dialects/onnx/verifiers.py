@@ -75,55 +75,13 @@ def _inputs(op: OnnxOp) -> list[SSAValue]:
 # ------------------------------------------------------------------------- element-wise
 
 _UNARY = (
-    "Abs",
-    "Acos",
-    "Acosh",
-    "Asin",
-    "Asinh",
-    "Atan",
-    "Atanh",
-    "Cast",
-    "CastLike",
-    "Ceil",
-    "Celu",
-    "Clip",
-    "Cos",
-    "Cosh",
-    "Dropout",
-    "Elu",
-    "Erf",
-    "Exp",
-    "Floor",
-    "Gelu",
-    "HardSigmoid",
-    "HardSwish",
-    "Identity",
-    "IsInf",
-    "IsNaN",
-    "LeakyRelu",
-    "Log",
-    "Mish",
-    "Neg",
-    "Not",
-    "Reciprocal",
-    "Relu",
-    "Round",
-    "Selu",
-    "Shrink",
-    "Sigmoid",
-    "Sign",
-    "Sin",
-    "Sinh",
-    "Softplus",
-    "Softsign",
-    "Sqrt",
-    "Tan",
-    "Tanh",
-    "ThresholdedRelu",
-    "QuantizeLinear",
-    "DequantizeLinear",
-    "LpNormalization",
-)
+    "Abs", "Acos", "Acosh", "Asin", "Asinh", "Atan", "Atanh", "CastLike", "Ceil", "Celu", "Clip",
+    "Cos", "Cosh", "Dropout", "Elu", "Erf", "Exp", "Floor", "Gelu", "HardSigmoid", "HardSwish",
+    "Identity", "IsInf", "IsNaN", "LeakyRelu", "Log", "Mish", "Neg", "Not", "Reciprocal", "Relu",
+    "Round", "Selu", "Shrink", "Sigmoid", "Sign", "Sin", "Sinh", "Softplus", "Softsign", "Sqrt",
+    "Tan", "Tanh", "ThresholdedRelu", "QuantizeLinear", "DequantizeLinear", "LpNormalization",
+    "Swish",
+)  # fmt: skip
 
 
 @op_verifier(*_UNARY)
@@ -154,30 +112,10 @@ def _softmax(op: OnnxOp) -> None:
 
 
 _BROADCASTING = (
-    "Add",
-    "Sub",
-    "Mul",
-    "Div",
-    "Pow",
-    "Mod",
-    "Max",
-    "Min",
-    "Sum",
-    "Mean",
-    "Equal",
-    "Greater",
-    "GreaterOrEqual",
-    "Less",
-    "LessOrEqual",
-    "And",
-    "Or",
-    "Xor",
-    "BitShift",
-    "Where",
-    "BitwiseAnd",
-    "BitwiseOr",
-    "BitwiseXor",
-)
+    "Add", "Sub", "Mul", "Div", "Pow", "Mod", "Max", "Min", "Sum", "Mean", "Equal", "Greater",
+    "GreaterOrEqual", "Less", "LessOrEqual", "And", "Or", "Xor", "BitShift", "Where",
+    "BitwiseAnd", "BitwiseOr", "BitwiseXor",
+)  # fmt: skip
 
 
 @op_verifier(*_BROADCASTING)
@@ -242,7 +180,7 @@ def conv_output_shape(
     return out
 
 
-@op_verifier("Conv")
+@op_verifier("Conv", "FusedConv")
 def _conv(op: OnnxOp) -> None:
     x, w = shape_of(op.onnx_inputs()[0]), shape_of(op.onnx_inputs()[1])  # type: ignore[arg-type]
     if len(x) < 3 or len(w) != len(x):
@@ -268,7 +206,7 @@ def _conv(op: OnnxOp) -> None:
     _expect(op, _results(op)[0], (x[0], w[0], *spatial))
 
 
-@op_verifier("ConvTranspose")
+@op_verifier("ConvTranspose", "FusedConvTranspose")
 def _conv_transpose(op: OnnxOp) -> None:
     x, w = shape_of(op.onnx_inputs()[0]), shape_of(op.onnx_inputs()[1])  # type: ignore[arg-type]
     if len(x) < 3 or len(w) != len(x):
@@ -333,7 +271,7 @@ def _global_pool(op: OnnxOp) -> None:
 # ------------------------------------------------------------------------- linear algebra
 
 
-@op_verifier("Gemm")
+@op_verifier("Gemm", "FusedGemm")
 def _gemm(op: OnnxOp) -> None:
     inputs = op.onnx_inputs()
     a, b = shape_of(inputs[0]), shape_of(inputs[1])  # type: ignore[arg-type]
@@ -366,7 +304,7 @@ def matmul_shape(a: Shape, b: Shape) -> Shape:
     return out
 
 
-@op_verifier("MatMul", "MatMulInteger")
+@op_verifier("MatMul", "MatMulInteger", "FusedMatMul")
 def _matmul(op: OnnxOp) -> None:
     inputs = op.onnx_inputs()
     _expect(op, _results(op)[0], matmul_shape(shape_of(inputs[0]), shape_of(inputs[1])))  # type: ignore[arg-type]
@@ -431,6 +369,15 @@ def _split(op: OnnxOp) -> None:
         total += s[axis]
     if total != x[axis]:
         raise VerifyException(f"outputs cover {total} of the {x[axis]} entries on axis {axis}")
+
+
+@op_verifier("GLU")
+def _glu(op: OnnxOp) -> None:
+    x = shape_of(op.onnx_inputs()[0])  # type: ignore[arg-type]
+    axis = normalize_axis(op.attr("axis"), len(x))
+    if x[axis] % 2:
+        raise VerifyException(f"axis {axis} of {_fmt(x)} has odd size; GLU halves it")
+    _expect(op, _results(op)[0], tuple(d // 2 if i == axis else d for i, d in enumerate(x)))
 
 
 @op_verifier("Transpose")

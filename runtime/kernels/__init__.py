@@ -8,6 +8,7 @@ from runtime.kernels import (  # noqa: F401  (imported for their registrations)
     activation,
     conv,
     elementwise,
+    fused,
     linalg,
     normalization,
     pooling,
