@@ -13,7 +13,7 @@ nobody reads.
   earlier one, which lists the later node's name in `onnx.fused`. Constants merge on equal
   values: inline ones by their attribute, weight-table ones by a hash of their bytes, then
   a byte-for-byte comparison.
-* Dead-code elimination (`passes.dce.erase_dead_ops`).
+* Dead-code elimination (`passes.rewrite.erase_dead_ops`).
 
 Why: importers and exporters leave such ops behind (PyTorch's Identity and Dropout, Paddle's
 shape arithmetic, duplicated constants); every one left costs an NPU task or a copy.
@@ -60,9 +60,8 @@ from dialects.onnx.ops import (
     UnsqueezeOp,
 )
 from dialects.weights import current_weights
-from passes.dce import erase_dead_ops
 from passes.report import note
-from passes.rewrite import apply_patterns, carry_names, constant_value
+from passes.rewrite import apply_patterns, carry_names, constant_value, erase_dead_ops
 
 PASS_NAME = "canonicalize"
 

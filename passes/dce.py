@@ -9,7 +9,8 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Block, Operation
 from xdsl.passes import ModulePass
-from xdsl.traits import Pure
+
+from passes.rewrite import erase_dead_ops
 
 
 @dataclass(frozen=True)
@@ -25,14 +26,3 @@ class DeadCodeElimination(ModulePass):
 
 def _blocks(root: Operation) -> list[Block]:
     return [block for op in root.walk() for region in op.regions for block in region.blocks]
-
-
-def erase_dead_ops(block: Block) -> int:
-    """Erase dead pure ops of `block` (a DAG: one reverse sweep reaches a fixpoint).
-    Returns how many were erased."""
-    erased = 0
-    for op in reversed(list(block.ops)):
-        if op.has_trait(Pure) and all(not r.uses for r in op.results):
-            block.erase_op(op)
-            erased += 1
-    return erased

@@ -12,7 +12,7 @@ In inference mode a BatchNormalization with constant parameters is a per-channel
   a Mul + Add by [C] constants (rank 2), named after the BN.
 
 Folding is computed in float64 and cast back to the weight dtype. The per-channel affine
-fold into a convolution is shared with `fold-scale` (`fold_affine_into_conv`).
+fold into a convolution is shared with `fold-scale` (`passes/channel_affine.py`).
 """
 
 from __future__ import annotations
@@ -25,47 +25,41 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import PatternRewriter, RewritePattern, op_type_rewrite_pattern
-from xdsl.traits import Pure
 
-from dialects.dtypes import element_type_name, numpy_dtype
-from dialects.onnx import ConstantOp, OnnxOp
+from dialects.dtypes import numpy_dtype
+from dialects.onnx import OnnxOp
 from dialects.onnx.fused import (
-    FusedConvOp,
-    FusedConvTransposeOp,
     FusedGemmOp,
     FusedMatMulOp,
-    FusedOp,
-    operand,
 )
-from dialects.onnx.ops import BatchNormalizationOp, ConvOp, ConvTransposeOp, GemmOp, MatMulOp
+from dialects.onnx.ops import BatchNormalizationOp, GemmOp, MatMulOp
+from passes.channel_affine import (
+    CONV_TRANSPOSE_TYPES,
+    CONV_TYPES,
+    ChannelAffine,
+    fold_affine_into_conv,
+    foldable_producer,
+    replace_with_folded,
+    weight_name,
+)
+from passes.matching import is_float
 from passes.rewrite import (
     apply_patterns,
     build_op,
     carry_names,
     constant_value,
     copy_attributes,
-    has_single_use,
+    erase_dead_constants,
     make_constant,
     replace_op,
 )
 
-CONV_TYPES: tuple[type[OnnxOp], ...] = (ConvOp, FusedConvOp)
-CONV_TRANSPOSE_TYPES: tuple[type[OnnxOp], ...] = (ConvTransposeOp, FusedConvTransposeOp)
 GEMM_TYPES: tuple[type[OnnxOp], ...] = (GemmOp, FusedGemmOp)
 MATMUL_TYPES: tuple[type[OnnxOp], ...] = (MatMulOp, FusedMatMulOp)
 
-FLOAT_TYPES = ("f16", "f32", "f64")
 
 # Ranks a depthwise 1x1 Conv covers (1-D to 3-D convolutions).
 DEPTHWISE_RANKS = (3, 4, 5)
-
-
-@dataclass(frozen=True)
-class ChannelAffine:
-    """`y -> y * scale + shift` per channel of axis 1 (float64 vectors of length C)."""
-
-    scale: np.ndarray
-    shift: np.ndarray
 
 
 # ---------------------------------------------------------------------- the pass
@@ -99,7 +93,7 @@ class FoldBatchNormPattern(RewritePattern):
 
 def batchnorm_affine(bn: BatchNormalizationOp) -> ChannelAffine | None:
     """The map an inference-mode BN with constant parameters computes, else None."""
-    if bn.attr("training_mode") != 0 or not _is_float(bn.X):
+    if bn.attr("training_mode") != 0 or not is_float(bn.X):
         return None
     if len(bn.results) != 1:
         return None  # running statistics as outputs: a training graph's form, left alone
@@ -112,34 +106,6 @@ def batchnorm_affine(bn: BatchNormalizationOp) -> ChannelAffine | None:
 
 
 # ---------------------------------------------------------------------- producers
-
-
-def is_plain(op: Operation) -> bool:
-    """Not a fused op, or one with nothing fused after the linear part (no activation, no
-    residual): its result is still linear in its weights."""
-    if not isinstance(op, FusedOp):
-        return True
-    extra = [name for name in ("Z", "slope") if name in op.SCHEMA.inputs]
-    return (not op.attr("activation") and not op.attr("post_activation")
-            and all(operand(op, name) is None for name in extra))  # fmt: skip
-
-
-def foldable_producer(value: SSAValue, types: tuple[type[OnnxOp], ...]) -> OnnxOp | None:
-    """The op of `types` defining `value` when a per-channel map after it can go into its
-    weights: plain, float, weights (input 1) and bias (input 2) constant, and `value` read
-    only by the one op being folded."""
-    producer = value.owner
-    if not isinstance(producer, types) or not is_plain(producer):
-        return None
-    if not has_single_use(value) or not _is_float(value):
-        return None
-    inputs = producer.onnx_inputs()
-    if constant_value(inputs[1]) is None:
-        return None
-    bias = inputs[2] if len(inputs) > 2 else None
-    if bias is not None and constant_value(bias) is None:
-        return None
-    return producer
 
 
 def _foldable_matmul(value: SSAValue) -> OnnxOp | None:
@@ -155,40 +121,7 @@ def _rank(value: SSAValue | None) -> int:
     return len(value.type.get_shape()) if value is not None else 0
 
 
-def _is_float(value: SSAValue) -> bool:
-    return element_type_name(value.type.element_type) in FLOAT_TYPES
-
-
 # ---------------------------------------------------------------------- folding
-
-
-def fold_affine_into_conv(rewriter: PatternRewriter, conv: OnnxOp, affine: ChannelAffine,
-                          consumer: OnnxOp) -> None:  # fmt: skip
-    """Replace `consumer` (computing `conv(x) * scale + shift`) by `conv` with rescaled
-    weights and bias. `conv` is a plain Conv or ConvTranspose (see `foldable_producer`)."""
-    inputs = conv.onnx_inputs()
-    w_value, b_value = inputs[1], inputs[2] if len(inputs) > 2 else None
-    weights, bias = constant_value(w_value), constant_value(b_value)
-    w64 = weights.astype(np.float64)
-    if isinstance(conv, CONV_TRANSPOSE_TYPES):
-        new_w = _scale_conv_transpose_weights(w64, affine.scale, int(conv.attr("group")))
-    else:
-        new_w = w64 * affine.scale.reshape(-1, *([1] * (w64.ndim - 1)))
-    b64 = np.zeros_like(affine.scale) if bias is None else bias.astype(np.float64)
-    new_b = b64 * affine.scale + affine.shift
-    w_const = make_constant(new_w.astype(weights.dtype), _tensor_name(w_value, conv, "W"))
-    b_const = make_constant(new_b.astype(weights.dtype), _tensor_name(b_value, conv, "B"))
-    new_inputs = [inputs[0], w_const.results[0], b_const.results[0], *inputs[3:]]
-    _replace_with_folded(rewriter, conv, consumer, [w_const, b_const], new_inputs, conv.op_type)
-
-
-def _scale_conv_transpose_weights(w: np.ndarray, scale: np.ndarray, group: int) -> np.ndarray:
-    """ConvTranspose W is [C_in, C_out/group, k...]; output channel g*(C_out/group) + j comes
-    from W[g-th block of C_in, j]."""
-    c_in, per_group, kernel = w.shape[0], w.shape[1], w.shape[2:]
-    blocks = w.reshape(group, c_in // group, per_group, *kernel)
-    factors = scale.reshape(group, 1, per_group, *([1] * len(kernel)))
-    return (blocks * factors).reshape(w.shape)
 
 
 def _fold_into_gemm(rewriter: PatternRewriter, gemm: OnnxOp, affine: ChannelAffine,
@@ -204,11 +137,11 @@ def _fold_into_gemm(rewriter: PatternRewriter, gemm: OnnxOp, affine: ChannelAffi
     new_c = affine.shift if bias is None else beta * bias.astype(np.float64) * affine.scale
     if bias is not None:
         new_c = new_c + affine.shift
-    w_const = make_constant(new_w.astype(weights.dtype), _tensor_name(b_value, gemm, "B"))
-    c_const = make_constant(new_c.astype(weights.dtype), _tensor_name(c_value, gemm, "C"))
+    w_const = make_constant(new_w.astype(weights.dtype), weight_name(b_value, gemm, "B"))
+    c_const = make_constant(new_c.astype(weights.dtype), weight_name(c_value, gemm, "C"))
     attributes = {**copy_attributes(gemm), "beta": 1.0}
     new_inputs = [inputs[0], w_const.results[0], c_const.results[0], *inputs[3:]]
-    _replace_with_folded(rewriter, gemm, consumer, [w_const, c_const], new_inputs,
+    replace_with_folded(rewriter, gemm, consumer, [w_const, c_const], new_inputs,
                          gemm.op_type, attributes)  # fmt: skip
 
 
@@ -218,50 +151,11 @@ def _fold_into_matmul(rewriter: PatternRewriter, matmul: OnnxOp, affine: Channel
     a_value, b_value = matmul.onnx_inputs()[:2]
     weights = constant_value(b_value)
     new_w = weights.astype(np.float64) * affine.scale[None, :]
-    w_const = make_constant(new_w.astype(weights.dtype), _tensor_name(b_value, matmul, "B"))
-    c_const = make_constant(affine.shift.astype(weights.dtype), _tensor_name(None, matmul, "C"))
+    w_const = make_constant(new_w.astype(weights.dtype), weight_name(b_value, matmul, "B"))
+    c_const = make_constant(affine.shift.astype(weights.dtype), weight_name(None, matmul, "C"))
     # a plain MatMul has no attributes, and a plain Gemm needs none
     new_inputs = [a_value, w_const.results[0], c_const.results[0]]
-    _replace_with_folded(rewriter, matmul, consumer, [w_const, c_const], new_inputs, "Gemm", {})
-
-
-def _replace_with_folded(
-    rewriter: PatternRewriter,
-    producer: OnnxOp,
-    consumer: OnnxOp,
-    constants: list[ConstantOp],
-    inputs: list[SSAValue | None],
-    op_type: str,
-    attributes: dict | None = None,
-) -> None:
-    """`consumer` becomes one `op_type` op on `inputs` named after `producer`; `producer`
-    and the constants only it read go."""
-    attributes = copy_attributes(producer) if attributes is None else attributes
-    result = consumer.results[0]
-    new = build_op(op_type, inputs, [result.type], attributes)
-    carry_names(new, producer, absorbed=[consumer], outputs_of=consumer)
-    replace_op(rewriter, consumer, [*constants, new])
-    old_inputs = list(producer.operands)
-    rewriter.erase(producer)
-    erase_dead_constants(rewriter, old_inputs)
-
-
-def erase_dead_constants(rewriter: PatternRewriter, values: list[SSAValue]) -> None:
-    """Erase the constants among `values` that nothing reads any more (the pattern walker
-    would only find them on a later sweep)."""
-    for value in values:
-        owner = value.owner
-        if isinstance(owner, ConstantOp) and owner.has_trait(Pure) and not value.uses:
-            rewriter.erase(owner)
-
-
-def _tensor_name(value: SSAValue | None, op: OnnxOp, role: str) -> str:
-    """The ONNX name of the constant `value` (the folded array replaces it), else one made
-    from the op's node name."""
-    owner = None if value is None else value.owner
-    if isinstance(owner, ConstantOp) and owner.output_names:
-        return owner.output_names[0]
-    return f"{op.node_name or op.op_type}_{role}"
+    replace_with_folded(rewriter, matmul, consumer, [w_const, c_const], new_inputs, "Gemm", {})
 
 
 # ---------------------------------------------------------------------- standalone

@@ -28,7 +28,7 @@ from xdsl.pattern_rewriter import PatternRewriter, RewritePattern, op_type_rewri
 
 from dialects.onnx import OnnxOp
 from dialects.onnx.ops import AddOp, DivOp, MulOp, SubOp
-from passes.fold_batchnorm import (
+from passes.channel_affine import (
     CONV_TRANSPOSE_TYPES,
     CONV_TYPES,
     ChannelAffine,

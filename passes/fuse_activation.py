@@ -14,7 +14,7 @@ Two steps, in this order:
    The Erf GELU is matched in the orders exporters write it: x / 1.4142135 or
    x * 0.70710677, then Erf, + 1, and the three factors x, 0.5 and (1 + erf) multiplied in
    any association and operand order. Every intermediate must be read by the pattern only;
-   constants are scalars compared with a float32 tolerance (`RTOL`).
+   constants are scalars compared with a float32 tolerance (`passes.matching.RTOL`).
 
 2. Fuse into the producer: Conv, ConvTranspose, Gemm, MatMul (or a fused op with no
    activation yet; for a FusedConv with a residual Z and no post-activation, as its
@@ -31,21 +31,18 @@ in `onnx.fused` and takes the activation's output name.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
-from xdsl.ir import Attribute, Operation, SSAValue
+from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import PatternRewriter, RewritePattern, op_type_rewrite_pattern
 
-from dialects.dtypes import element_type_name
-from dialects.onnx import FUSED_OF, OnnxOp
+from dialects.onnx import OnnxOp
 from dialects.onnx.fused import (
-    FUSABLE_ACTIVATIONS,
     FusedConvOp,
     FusedConvTransposeOp,
     FusedGemmOp,
@@ -74,25 +71,28 @@ from dialects.onnx.ops import (
     SigmoidOp,
     TanhOp,
 )
+from passes.fused_forms import Activation, activation_attributes, activation_of, fused_form
+from passes.matching import (
+    defined_by,
+    fits_float32,
+    is_close,
+    is_float,
+    operand_orders,
+    scalar_constant,
+)
 from passes.report import note
 from passes.rewrite import (
     apply_patterns,
     build_op,
     carry_names,
     constant_value,
-    copy_attributes,
+    erase_unused,
     has_single_use,
-    only_user,
     replace_op,
 )
 
 PASS_NAME = "fuse-activation"
 
-# Relative tolerance for the constants of a decomposed activation: exporters write them in
-# float32 (1.4142135, 0.70710677, 0.16666667), a few ulps from the exact value.
-RTOL = 1e-6
-
-FLOAT_TYPES = ("f16", "f32", "f64")
 
 # Ops whose output the DPU can put an activation on, and which of them keep channels on
 # axis 1 (the others, Gemm and MatMul, on the last axis).
@@ -103,10 +103,6 @@ PRODUCERS: tuple[type[OnnxOp], ...] = (
 CHANNEL_AXIS_1: tuple[type[OnnxOp], ...] = (
     ConvOp, ConvTransposeOp, FusedConvOp, FusedConvTransposeOp,
 )  # fmt: skip
-
-# Activations whose ONNX attributes are exactly what a fused op carries.
-_ATTRIBUTE_ACTIVATIONS = ("Relu", "LeakyRelu", "Sigmoid", "Tanh", "Elu", "HardSigmoid",
-                          "HardSwish", "Swish", "Gelu")  # fmt: skip
 
 
 # ---------------------------------------------------------------------- the pass
@@ -133,90 +129,6 @@ class FuseActivation(ModulePass):
 
 
 # ---------------------------------------------------------------------- shared helpers
-
-
-@dataclass(frozen=True)
-class Activation:
-    """An activation as a fused op carries it: ONNX op type, attributes, PRelu's slope."""
-
-    kind: str
-    attrs: dict[str, Any]
-    slope: SSAValue | None = None
-
-
-def activation_of(op: Operation) -> Activation | None:
-    """What `op` computes on its first operand, when a fused op can carry it; None for
-    anything else (Clip with non-constant bounds, Gelu "tanh", other ops)."""
-    if isinstance(op, ClipOp):
-        return _clip_activation(op)
-    if isinstance(op, PReluOp):
-        return Activation("PRelu", {}, op.slope)
-    if not isinstance(op, OnnxOp) or op.op_type not in _ATTRIBUTE_ACTIVATIONS:
-        return None
-    if isinstance(op, GeluOp) and op.attr("approximate") != "none":
-        return None  # the tanh approximation is another function; the DPU has Erf GELU only
-    names = sorted(FUSABLE_ACTIVATIONS[op.op_type])
-    return Activation(op.op_type, {name: op.attr(name) for name in names})
-
-
-def _clip_activation(op: ClipOp) -> Activation | None:
-    bounds: dict[str, Any] = {}
-    for key, value in (("min", op.min), ("max", op.max)):
-        if value is None:
-            continue  # an absent bound clips nothing on that side
-        array = constant_value(value)
-        if array is None or array.size != 1 or not fits_float32(array):
-            return None
-        bounds[key] = float(array.reshape(-1)[0])
-    return Activation("Clip", bounds)
-
-
-def fits_float32(array: np.ndarray) -> bool:
-    """The value survives a float32 attribute (fused attributes are f32) unchanged."""
-    return bool(np.all(array.astype(np.float32).astype(array.dtype) == array))
-
-
-def is_float(value: SSAValue) -> bool:
-    return element_type_name(value.type.element_type) in FLOAT_TYPES
-
-
-def scalar_constant(value: SSAValue) -> float | None:
-    """The value of a one-element float constant, else None."""
-    array = constant_value(value)
-    if array is None or array.size != 1 or array.dtype.kind != "f":
-        return None
-    return float(array.reshape(-1)[0])
-
-
-def is_close(value: float | None, target: float) -> bool:
-    return value is not None and abs(value - target) <= RTOL * abs(target)
-
-
-def single_reader(value: SSAValue, cls: type[Operation]) -> Operation | None:
-    """The one op reading `value` when it is a `cls` (the graph output does not count as
-    one: a value the graph returns is read twice)."""
-    reader = only_user(value) if has_single_use(value) else None
-    return reader if isinstance(reader, cls) else None
-
-
-def defined_by(value: SSAValue, cls: type[Operation]) -> Operation | None:
-    """The `cls` op defining `value` when `value` has no other reader than the one asking."""
-    owner = value.owner
-    return owner if isinstance(owner, cls) and has_single_use(value) else None
-
-
-def operand_orders(op: Operation) -> Iterator[tuple[SSAValue, SSAValue]]:
-    """(first, second) and (second, first): the operands of a commutative binary op."""
-    a, b = op.operands
-    yield a, b
-    yield b, a
-
-
-def erase_unused(rewriter: PatternRewriter, ops: Sequence[Operation]) -> None:
-    """Erase `ops` (given in definition order) now that nothing reads them."""
-    for op in reversed(ops):
-        if all(not result.uses for result in op.results):
-            rewriter.erase(op)
 
 
 # ---------------------------------------------------------------------- step 1: recognise
@@ -443,26 +355,3 @@ def fuse_activation(rewriter: PatternRewriter, producer: OnnxOp, act: OnnxOp,
     carry_names(new, producer, [act], outputs_of=act)
     replace_op(rewriter, act, [new])
     rewriter.erase(producer)
-
-
-def activation_attributes(activation: Activation, slot: str) -> dict[str, Any]:
-    """The fused op's attributes naming `activation` in `slot` ("activation" or
-    "post_activation")."""
-    attributes: dict[str, Any] = {slot: activation.kind}
-    if activation.attrs:
-        attributes[f"{slot}_attrs"] = activation.attrs
-    return attributes
-
-
-def fused_form(producer: OnnxOp, result_type: Attribute, operands: dict[str, SSAValue],
-               attributes: dict[str, Any]) -> OnnxOp:  # fmt: skip
-    """`producer` as its fused op (a fused producer as its own kind) with fused `operands`
-    ("Z", "slope") and `attributes` set on top of what it has."""
-    cls = type(producer) if isinstance(producer, FusedOp) else FUSED_OF[producer.op_type]
-    names = cls.SCHEMA.inputs
-    inputs = list(producer.onnx_inputs())
-    inputs += [None] * (len(names) - len(inputs))
-    for name, value in operands.items():
-        inputs[names.index(name)] = value
-    merged = {**copy_attributes(producer), **attributes}
-    return build_op(cls.SCHEMA.op_type, inputs, [result_type], merged)

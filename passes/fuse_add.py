@@ -30,13 +30,8 @@ from xdsl.pattern_rewriter import PatternRewriter, RewritePattern, op_type_rewri
 from dialects.onnx import OnnxOp
 from dialects.onnx.fused import FusedConvOp, operand
 from dialects.onnx.ops import AddOp, ConvOp
-from passes.fuse_activation import (
-    Activation,
-    activation_attributes,
-    activation_of,
-    fused_form,
-    is_float,
-)
+from passes.fused_forms import Activation, activation_attributes, activation_of, fused_form
+from passes.matching import is_float
 from passes.report import note
 from passes.rewrite import apply_patterns, carry_names, has_single_use, only_user, replace_op
 

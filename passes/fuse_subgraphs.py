@@ -46,8 +46,7 @@ from dialects.onnx.ops import (
     SqrtOp,
     SubOp,
 )
-from passes.fuse_activation import (
-    erase_unused,
+from passes.matching import (
     fits_float32,
     is_float,
     operand_orders,
@@ -60,6 +59,7 @@ from passes.rewrite import (
     build_op,
     carry_names,
     constant_value,
+    erase_unused,
     has_single_use,
     make_constant,
     replace_op,

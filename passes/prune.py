@@ -34,7 +34,6 @@ from xdsl.rewriter import InsertPoint
 from dialects.onnx import ConstantOp, OnnxOp
 from dialects.onnx.fused import FusedConvOp, FusedOp, operand
 from dialects.onnx.ops import ConvOp
-from passes.fold_batchnorm import erase_dead_constants
 from passes.report import note
 from passes.rewrite import (
     apply_patterns,
@@ -42,6 +41,7 @@ from passes.rewrite import (
     carry_names,
     constant_value,
     copy_attributes,
+    erase_dead_constants,
     make_constant,
     replace_op,
 )

@@ -16,13 +16,14 @@ from typing import Any
 import numpy as np
 from xdsl.dialects.builtin import ArrayAttr, DenseIntOrFPElementsAttr, ModuleOp, StringAttr
 from xdsl.dialects.func import ReturnOp
-from xdsl.ir import Attribute, Operation, SSAValue
+from xdsl.ir import Attribute, Block, Operation, SSAValue
 from xdsl.pattern_rewriter import (
     GreedyRewritePatternApplier,
     PatternRewriter,
     PatternRewriteWalker,
     RewritePattern,
 )
+from xdsl.traits import Pure
 
 from dialects.dtypes import tensor_type_of
 from dialects.onnx import OPS_BY_TYPE, ConstantOp, OnnxOp, attribute_from_value
@@ -145,3 +146,33 @@ def replace_op(rewriter: PatternRewriter, old: Operation, new_ops: Sequence[Oper
         if new_result.name_hint is None:
             new_result.name_hint = old_result.name_hint
     rewriter.replace(old, list(new_ops), results)
+
+
+# ---------------------------------------------------------------------- erasing
+
+
+def erase_dead_ops(block: Block) -> int:
+    """Erase dead pure ops of `block` (a DAG: one reverse sweep reaches a fixpoint).
+    Returns how many were erased."""
+    erased = 0
+    for op in reversed(list(block.ops)):
+        if op.has_trait(Pure) and all(not r.uses for r in op.results):
+            block.erase_op(op)
+            erased += 1
+    return erased
+
+
+def erase_dead_constants(rewriter: PatternRewriter, values: list[SSAValue]) -> None:
+    """Erase the constants among `values` that nothing reads any more (the pattern walker
+    would only find them on a later sweep)."""
+    for value in values:
+        owner = value.owner
+        if isinstance(owner, ConstantOp) and owner.has_trait(Pure) and not value.uses:
+            rewriter.erase(owner)
+
+
+def erase_unused(rewriter: PatternRewriter, ops: Sequence[Operation]) -> None:
+    """Erase `ops` (given in definition order) now that nothing reads them."""
+    for op in reversed(ops):
+        if all(not result.uses for result in op.results):
+            rewriter.erase(op)
