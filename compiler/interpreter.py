@@ -21,6 +21,8 @@ from xdsl.ir import Operation, SSAValue
 from compiler.errors import CompilerError
 from compiler.ir_model import IRModel, TensorSpec
 from dialects.dtypes import numpy_dtype
+from dialects.npu import NpuOp
+from dialects.npu import numerics as nx
 from dialects.onnx import ConstantOp, OnnxOp, dense_to_numpy
 from runtime.kernels import FIRST_OUTPUT_KERNELS, KERNELS, KernelError
 from runtime.kernels.registry import accepted_attributes
@@ -28,7 +30,7 @@ from runtime.kernels.registry import accepted_attributes
 
 @dataclass
 class _Step:
-    op: OnnxOp
+    op: OnnxOp | NpuOp
     kernel: Callable[..., Any]
     inputs: list[int | None]  # slots, in ONNX input order (None: absent optional)
     attributes: dict[str, Any]
@@ -56,6 +58,7 @@ class Interpreter:
         self._names: dict[int, str] = {}  # slot -> ONNX tensor name
         self._constants: dict[int, np.ndarray] = {}
         self._steps: list[_Step] = []
+        self._quant_of_slot: dict[int, nx.QuantParams] = {}
         self._compile()
 
     # ------------------------------------------------------------------ compilation
@@ -73,6 +76,8 @@ class Interpreter:
                 self._constants[self._slot(op.output, "")] = self._constant_value(op)
             elif isinstance(op, OnnxOp):
                 self._steps.append(self._step(op))
+            elif isinstance(op, NpuOp):
+                self._steps.append(self._npu_step(op))
             else:
                 raise CompilerError(f"the interpreter cannot run {op.name}")
         self._output_slots = [self._slots[v] for v in returned]
@@ -122,6 +127,22 @@ class Interpreter:
         expected = [None if r is None else _expected(r) for r in results]
         return _Step(op, kernel, inputs, attributes, outputs, expected)
 
+    def _npu_step(self, op: NpuOp) -> _Step:
+        """A quantized op: its kernel from the `npu` reference executor; its result is
+        captured as reals (dequantized) under its ONNX name."""
+        from compiler.npu_reference import build_kernel
+
+        try:
+            kernel = build_kernel(op, self.model.weights)
+        except (ValueError, KeyError) as exc:
+            raise CompilerError(f"{op.describe()}: {exc}") from None
+        inputs = [self._slots[v] for v in op.operands]
+        names = op.output_names
+        output = self._slot(op.output, names[0] if names else "")
+        if not op.quant.is_float or op.quant.element == "f16":
+            self._quant_of_slot[output] = op.quant.params()
+        return _Step(op, kernel, inputs, {}, [output], [_expected(op.output)])
+
     def _plan_releases(self) -> None:
         last_use: dict[int, int] = {}
         for index, step in enumerate(self._steps):
@@ -155,7 +176,7 @@ class Interpreter:
                 self._execute(step, env)
             for slot in step.outputs:
                 if slot is not None and slot in wanted:
-                    captured[self._names[slot]] = env[slot]
+                    captured[self._names[slot]] = self._as_real(slot, env[slot])
             for slot in step.release:
                 if slot not in wanted:
                     env.pop(slot, None)
@@ -164,6 +185,11 @@ class Interpreter:
             for spec, slot in zip(self.output_specs, self._output_slots, strict=True)
         }
         return RunResult(outputs, captured)
+
+    def _as_real(self, slot: int, value: np.ndarray) -> np.ndarray:
+        """A quantized tensor as the reals it stands for (float32); others unchanged."""
+        params = self._quant_of_slot.get(slot)
+        return value if params is None else nx.dequantize(value, params)
 
     def _capture_slots(self, capture: bool | Collection[str]) -> set[int]:
         if capture is True:

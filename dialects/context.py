@@ -7,12 +7,13 @@ from xdsl.dialects.builtin import Builtin
 from xdsl.dialects.func import Func
 from xdsl.ir import Dialect
 
+from dialects.npu import NPU
 from dialects.onnx import ONNX
 from dialects.weights import Weights
 
 
 def all_dialects() -> tuple[Dialect, ...]:
-    return (Builtin, Func, ONNX, Weights)
+    return (Builtin, Func, ONNX, NPU, Weights)
 
 
 def make_context() -> Context:

@@ -24,6 +24,8 @@ PASSES: dict[str, str] = {
     "fuse-subgraphs": "passes.fuse_subgraphs:FuseSubgraphs",
     "prune": "passes.prune:Prune",
     "float-pipeline": "passes.float_pipeline:FloatPipeline",
+    "split-lut-activations": "passes.split_lut_activations:SplitLutActivations",
+    "lower-to-npu": "passes.lower_to_npu:LowerToNpu",
 }
 
 

@@ -13,10 +13,10 @@ import traceback
 from collections.abc import Sequence
 
 from compiler import __version__
-from compiler.cli import import_cmd, interpret_cmd, opt_cmd
+from compiler.cli import import_cmd, interpret_cmd, opt_cmd, quantize_cmd
 from compiler.errors import CompilerError
 
-COMMANDS = (import_cmd, interpret_cmd, opt_cmd)
+COMMANDS = (import_cmd, interpret_cmd, opt_cmd, quantize_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,1 @@
+"""Quantization: calibration ranges to parameters, configs, lowering to the npu dialect."""

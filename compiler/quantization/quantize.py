@@ -1,0 +1,180 @@
+"""The quantization flow: float model -> quantized `npu` IR.
+
+1. Float optimization (`float-pipeline` at the optimization level) and
+   `split-lut-activations`, so every tensor a lookup table reads exists and can be measured.
+2. Calibration on the dataset (`compiler.calibration`): statistics per float tensor, a range
+   per tensor by the algorithm.
+3. Ranges shared where an op must not requantize: a Concat's inputs take its output's range
+   when the Concat is their only reader (RKNN does the same), so the concat copies bytes.
+4. The plan (dtypes, weights method, per-layer overrides, the config's fixed parameters,
+   the input mean/std) and `lower-to-npu`, then dead code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from compiler.calibration import (
+    InputPreprocess,
+    channel_axis,
+    choose_range,
+    collect_statistics,
+    load_calibration_set,
+)
+from compiler.calibration.statistics import TensorStatistics
+from compiler.errors import CompilerError
+from compiler.ir_model import IRModel
+from compiler.pipeline import PipelineReport, parse_pipeline, run_pipeline
+from compiler.quantization.cfg import QuantizationCfg, TensorQuantization
+from dialects.npu import numerics as nx
+from dialects.onnx import OnnxOp
+from passes.quantization_plan import InputNormalization, QuantPlan, TensorRange, using_plan
+
+# RKNN's quantized_dtype names -> (activation dtype, weight dtype)
+RKNN_QUANTIZED_DTYPES: dict[str, tuple[str, str | None]] = {
+    "asymmetric_quantized-8": ("i8", None),
+    "w8a8": ("i8", None),
+    "asymmetric_quantized-16": ("i16", None),
+    "w16a16i": ("i16", None),
+    "float16": ("f16", None),
+    "w4a16": ("f16", "i4"),
+    "w4a8": ("i8", "i4"),
+}
+DTYPES = ("i8", "i16", "f16")
+
+
+@dataclass
+class QuantizeOptions:
+    dtype: str = "i8"  # activations: i8 | i16 | f16 (no calibration)
+    weight_dtype: str | None = None  # i4 for int4 weights
+    algorithm: str = "normal"
+    per_channel: bool = True
+    optimization_level: int = 3
+    preprocess: list[InputPreprocess | None] | None = None
+    cfg: QuantizationCfg | None = None
+    progress: bool = True
+
+
+@dataclass
+class QuantizeResult:
+    model: IRModel
+    ranges: dict[str, TensorRange] = field(default_factory=dict)
+    statistics: dict[str, TensorStatistics] = field(default_factory=dict)
+    report: PipelineReport | None = None
+
+    def to_cfg(self, overrides: dict[str, str] | None = None) -> QuantizationCfg:
+        """RKNN's `.quantization.cfg` for what was computed: one entry per calibrated
+        tensor, in graph order, with the range before the algorithm clipped it."""
+        cfg = QuantizationCfg(custom_quantize_layers=dict(overrides or {}))
+        for name, found in self.ranges.items():
+            params = found.fixed or nx.asymmetric_params(found.lo, found.hi, "i8")
+            stats = self.statistics.get(name)
+            ori = (stats.min, stats.max) if stats is not None else (None, None)
+            cfg.quantize_parameters[name] = TensorQuantization.from_params(
+                params, found.lo, found.hi, *ori
+            )
+        return cfg
+
+
+def quantize_model(model: IRModel, dataset: Path | str | None,
+                   options: QuantizeOptions) -> QuantizeResult:  # fmt: skip
+    """Quantize `model` in place (see the module doc); `dataset` is a `dataset.txt`."""
+    _check_options(options)
+    overrides = dict(options.cfg.custom_quantize_layers) if options.cfg else {}
+    run_pipeline(
+        model,
+        parse_pipeline(
+            f"float-pipeline{{level={options.optimization_level}}},split-lut-activations"
+        ),
+    )
+    result = QuantizeResult(model)
+    if _needs_calibration(options.dtype, overrides):
+        if dataset is None:
+            raise CompilerError(
+                f"quantizing to {options.dtype} needs a calibration dataset (--dataset)"
+            )
+        result.statistics = _calibrate(model, dataset, options)
+        result.ranges = _ranges(result.statistics, options, overrides)
+    _apply_cfg(result.ranges, options.cfg)
+    share_concat_ranges(model, result.ranges)
+    plan = QuantPlan(
+        result.ranges,
+        options.dtype,
+        options.weight_dtype,
+        options.per_channel,
+        overrides,
+        _normalization(model, options.preprocess),
+    )
+    with using_plan(plan):
+        result.report = run_pipeline(model, parse_pipeline("lower-to-npu,dce"))
+    return result
+
+
+def _check_options(options: QuantizeOptions) -> None:
+    if options.dtype not in DTYPES:
+        raise CompilerError(f"activation dtype {options.dtype!r} is not one of {DTYPES}")
+    if options.weight_dtype not in (None, "i4", "i8", "i16"):
+        raise CompilerError(f"weight dtype {options.weight_dtype!r} is not i4, i8 or i16")
+
+
+def _needs_calibration(dtype: str, overrides: dict[str, str]) -> bool:
+    return dtype != "f16" or any(d != "f16" for d in overrides.values())
+
+
+def _calibrate(model: IRModel, dataset: Path | str,
+               options: QuantizeOptions) -> dict[str, TensorStatistics]:  # fmt: skip
+    samples = load_calibration_set(dataset, model.inputs, options.preprocess)
+    histograms = options.algorithm != "normal"
+    return collect_statistics(model, samples, histograms, progress=options.progress)
+
+
+def _ranges(statistics: dict[str, TensorStatistics], options: QuantizeOptions,
+            overrides: dict[str, str]) -> dict[str, TensorRange]:  # fmt: skip
+    ranges = {}
+    for name, stats in statistics.items():
+        dtype = overrides.get(name, options.dtype)
+        dtype = "i8" if dtype == "f16" else dtype  # its readers may still be integer
+        lo, hi = choose_range(stats, options.algorithm, dtype)
+        ranges[name] = TensorRange(lo, hi)
+    return ranges
+
+
+def _apply_cfg(ranges: dict[str, TensorRange], cfg: QuantizationCfg | None) -> None:
+    """A config's parameters replace the calibrated ones for the tensors it names."""
+    if cfg is None:
+        return
+    for name, entry in cfg.quantize_parameters.items():
+        if entry.dtype in nx.FLOAT_DTYPES or entry.qmethod == "channel":
+            continue  # float16 has no parameters; per-channel entries are weights
+        ranges[name] = TensorRange(entry.min[0], entry.max[0], entry.to_params())
+
+
+def share_concat_ranges(model: IRModel, ranges: dict[str, TensorRange]) -> None:
+    """A Concat input read by the Concat alone takes the Concat's output range."""
+    for op in model.main.body.blocks[0].ops:
+        if not isinstance(op, OnnxOp) or op.op_type != "Concat" or not op.output_names:
+            continue
+        out = ranges.get(op.output_names[0])
+        if out is None:
+            continue
+        for value in op.onnx_inputs():
+            owner = value.owner
+            if isinstance(owner, OnnxOp) and len(list(value.uses)) == 1 and owner.output_names:
+                name = owner.output_names[value.index]
+                if name in ranges and ranges[name].fixed is None:
+                    ranges[name] = TensorRange(out.lo, out.hi)
+
+
+def _normalization(model: IRModel, preprocess: list[InputPreprocess | None] | None,
+                   ) -> dict[str, InputNormalization]:  # fmt: skip
+    found = {}
+    for spec, pre in zip(model.inputs, preprocess or [], strict=False):
+        if pre is None or (pre.mean_values is None and pre.std_values is None):
+            continue
+        axis = channel_axis(spec.shape)
+        channels = spec.shape[axis] if axis is not None else 1
+        mean = tuple(pre.mean_values or [0.0] * channels)
+        std = tuple(pre.std_values or [1.0] * channels)
+        found[spec.name] = InputNormalization(mean, std, axis if axis is not None else 1)
+    return found
