@@ -298,7 +298,7 @@ def tensor_entries(draw: st.DrawFn) -> TensorQuantization:
     )
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(
     layers=st.dictionaries(names, st.sampled_from(["f16", "i16", "i8", "i4"]), max_size=4),
     params=st.dictionaries(names, tensor_entries(), max_size=4),
