@@ -139,7 +139,7 @@ class Interpreter:
         inputs = [self._slots[v] for v in op.operands]
         names = op.output_names
         output = self._slot(op.output, names[0] if names else "")
-        if not op.quant.is_float or op.quant.element == "f16":
+        if op.quant.element != "f32":  # a dequantize result is real already
             self._quant_of_slot[output] = op.quant.params()
         return _Step(op, kernel, inputs, {}, [output], [_expected(op.output)])
 

@@ -56,19 +56,16 @@ def _clamp(kind: str, params: list[float], out: QuantAttr) -> tuple[int, int] | 
     return None
 
 
-def _float_activation(y: np.ndarray, kind: str, params: list[float]) -> np.ndarray:
+def _float_activation(y: np.ndarray, kind: str, params: list[float], axis: int = 1) -> np.ndarray:
+    """A DPU activation on float values; PRelu's slopes run along the channel `axis`."""
     if kind == "relu":
         return np.maximum(y, 0)
     if kind == "clip":
         return np.clip(y, params[0], params[1])
-    if kind in ("leaky", "prelu"):
-        alpha = (
-            np.asarray(params, np.float32).reshape(
-                qk.channel_shape(y.ndim, 1 if y.ndim > 2 else -1)
-            )
-            if kind == "prelu"
-            else params[0]
-        )
+    if kind == "leaky":
+        return np.where(y < 0, y * params[0], y)
+    if kind == "prelu":
+        alpha = np.asarray(params, np.float32).reshape(qk.channel_shape(y.ndim, axis))
         return np.where(y < 0, y * alpha, y)
     return y
 
@@ -149,7 +146,7 @@ def build_fully_connected(op: npu.FullyConnectedOp, weights: WeightTable) -> Run
 
         def run_float(x: np.ndarray, *_c: np.ndarray) -> np.ndarray:
             y = x.astype(np.float32) @ wf.T + bf
-            return nx.to_float16(_float_activation(y, act, act_params))
+            return nx.to_float16(_float_activation(y, act, act_params, axis=-1))
 
         return run_float
     in_q, out_q = _q(op.input), op.quant

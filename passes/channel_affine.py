@@ -26,6 +26,7 @@ from passes.rewrite import (
     has_single_use,
     make_constant,
     replace_op,
+    weight_name,
 )
 
 CONV_TYPES: tuple[type[OnnxOp], ...] = (ConvOp, FusedConvOp)
@@ -118,12 +119,3 @@ def replace_with_folded(
     old_inputs = list(producer.operands)
     rewriter.erase(producer)
     erase_dead_constants(rewriter, old_inputs)
-
-
-def weight_name(value: SSAValue | None, op: OnnxOp, role: str) -> str:
-    """The ONNX name of the constant `value` (the folded array replaces it), else one made
-    from the op's node name."""
-    owner = None if value is None else value.owner
-    if isinstance(owner, ConstantOp) and owner.output_names:
-        return owner.output_names[0]
-    return f"{op.node_name or op.op_type}_{role}"

@@ -40,7 +40,6 @@ from passes.channel_affine import (
     fold_affine_into_conv,
     foldable_producer,
     replace_with_folded,
-    weight_name,
 )
 from passes.matching import is_float
 from passes.rewrite import (
@@ -52,6 +51,7 @@ from passes.rewrite import (
     erase_dead_constants,
     make_constant,
     replace_op,
+    weight_name,
 )
 
 GEMM_TYPES: tuple[type[OnnxOp], ...] = (GemmOp, FusedGemmOp)

@@ -44,7 +44,8 @@ from dialects.onnx.fused import FusedOp, operand
 from dialects.weights import current_weights
 from passes.quantization_plan import QuantPlan, current_plan
 from passes.report import note
-from passes.rewrite import constant_value, fused_nodes, make_constant
+from passes.rewrite import constant_value, fused_nodes, make_constant, weight_name
+from runtime.kernels import KERNELS
 from runtime.kernels.conv import resolve_padding
 
 PASS_NAME = "lower-to-npu"
@@ -250,10 +251,6 @@ class Lowering:
 # ---------------------------------------------------------------------- weighted ops
 
 
-def _shape(value: SSAValue) -> tuple[int, ...]:
-    return tuple(value.type.get_shape())
-
-
 def _const(value: SSAValue | None, what: str) -> np.ndarray:
     array = constant_value(value)
     if array is None:
@@ -275,14 +272,11 @@ def _dpu_activation(op: OnnxOp, which: str, channels: int) -> tuple[str, list[fl
     if kind == "LeakyRelu":
         return "leaky", [float(attrs.get("alpha", 0.01))]
     if kind == "PRelu":
-        slope = _const(operand(op, "slope"), "PRelu slope").astype(np.float64)
-        return "prelu", np.broadcast_to(slope.reshape(-1), (channels,)).tolist() if slope.size in (
-            1, channels) else _bad_slope()  # fmt: skip
+        slope = _const(operand(op, "slope"), "PRelu slope").astype(np.float64).reshape(-1)
+        if slope.size not in (1, channels):
+            raise Unsupported("PRelu slope is not per channel")
+        return "prelu", np.broadcast_to(slope, (channels,)).tolist()
     raise Unsupported(f"activation {kind} is not one the DPU applies (run split-lut-activations)")
-
-
-def _bad_slope() -> list[float]:
-    raise Unsupported("PRelu slope is not per channel")
 
 
 def _weights_and_bias(
@@ -319,10 +313,10 @@ def lower_conv(low: Lowering, op: OnnxOp) -> list[SSAValue]:
     attrs = op.attribute_values(current_weights())
     strides, dilations = attrs.get("strides", [1, 1]), attrs.get("dilations", [1, 1])
     group = int(attrs.get("group", 1))
-    begin, end, _ = resolve_padding(str(attrs.get("auto_pad", "NOTSET")), _shape(x)[2:],
+    begin, end, _ = resolve_padding(str(attrs.get("auto_pad", "NOTSET")), npu.in_shape(x)[2:],
                                     w.shape[2:], strides, dilations, attrs.get("pads"))  # fmt: skip
-    out_shape = _shape(op.results[0])
-    reason = conv_violation(w.shape[2:], strides, dilations, _shape(x)[2:], out_shape[2:])
+    out_shape = npu.in_shape(op.results[0])
+    reason = conv_violation(w.shape[2:], strides, dilations, npu.in_shape(x)[2:], out_shape[2:])
     if reason:
         raise Unsupported(reason)
     dtype = low.op_dtype(op)
@@ -332,7 +326,7 @@ def lower_conv(low: Lowering, op: OnnxOp) -> list[SSAValue]:
     x_in = low.as_input(x, dtype)
     in_quant = npu.quant_of(x_in)
     b = None if b_value is None else _const(b_value, "bias")
-    w_q, b_q, w_quant = _weights_and_bias(low, w, b, in_quant, dtype, _weight_name(w_value, op))
+    w_q, b_q, w_quant = _weights_and_bias(low, w, b, in_quant, dtype, weight_name(w_value, op, "W"))
     operands = [x_in, w_q, b_q] + ([low.as_input(residual, dtype)] if residual is not None else [])
     props = {
         "strides": npu.int_array(strides), "dilations": npu.int_array(dilations),
@@ -356,8 +350,8 @@ def lower_conv_transpose(low: Lowering, op: OnnxOp) -> list[SSAValue]:
         raise Unsupported("ConvTranspose other than 2-D with explicit pads")
     strides, dilations = attrs.get("strides", [1, 1]), attrs.get("dilations", [1, 1])
     group = int(attrs.get("group", 1))
-    out_shape = _shape(op.results[0])
-    reason = conv_violation(w.shape[2:], strides, dilations, _shape(x)[2:], out_shape[2:])
+    out_shape = npu.in_shape(op.results[0])
+    reason = conv_violation(w.shape[2:], strides, dilations, npu.in_shape(x)[2:], out_shape[2:])
     if reason:
         raise Unsupported(reason)
     dtype = low.op_dtype(op)
@@ -369,7 +363,7 @@ def lower_conv_transpose(low: Lowering, op: OnnxOp) -> list[SSAValue]:
     if group != 1 and low.plan.per_channel and dtype != "f16":
         raise Unsupported("grouped ConvTranspose with per-channel weights")
     w_q, b_q, w_quant = _weights_and_bias(low, w, b, npu.quant_of(x_in), dtype,
-                                          _weight_name(w_value, op), axis=1)  # fmt: skip
+                                          weight_name(w_value, op, "W"), axis=1)  # fmt: skip
     props = {
         "strides": npu.int_array(strides), "dilations": npu.int_array(dilations),
         "pads": npu.int_array(attrs.get("pads", [0, 0, 0, 0])), "group": npu.IntAttr(group),
@@ -399,23 +393,16 @@ def lower_gemm(low: Lowering, op: OnnxOp) -> list[SSAValue]:
         if c.size not in (1, n):
             raise Unsupported("Gemm C is not a per-column vector")
         bias = np.broadcast_to(c.reshape(-1), (n,))
-    out_shape = _shape(op.results[0])
+    out_shape = npu.in_shape(op.results[0])
     dtype = low.op_dtype(op)
     activation, act_params = _dpu_activation(op, "activation", n)
     a_in = low.as_input(a, dtype)
     w_q, b_q, w_quant = _weights_and_bias(low, weight, bias, npu.quant_of(a_in), dtype,
-                                          _weight_name(b_value, op))  # fmt: skip
+                                          weight_name(b_value, op, "W"))  # fmt: skip
     props = {"weight_quant": w_quant, "activation": StringAttr(activation),
              "act_params": npu.float_array(act_params)}  # fmt: skip
     return [low.npu_op(npu.FullyConnectedOp, op, [a_in, w_q, b_q], low.output_quant(op),
                        out_shape, props)]  # fmt: skip
-
-
-def _weight_name(value: SSAValue | None, op: OnnxOp) -> str:
-    owner = None if value is None else value.owner
-    if isinstance(owner, ConstantOp) and owner.output_names:
-        return owner.output_names[0]
-    return f"{op.node_name}_W"
 
 
 # ---------------------------------------------------------------------- element-wise
@@ -427,14 +414,12 @@ def lower_eltwise(low: Lowering, op: OnnxOp) -> list[SSAValue]:
     operands = [low.as_input(lhs, dtype), low.as_input(rhs, dtype)]
     props = {"kind": StringAttr(ELTWISE[op.op_type])}
     return [low.npu_op(npu.EltwiseOp, op, operands, low.output_quant(op),
-                       _shape(op.results[0]), props)]  # fmt: skip
+                       npu.in_shape(op.results[0]), props)]  # fmt: skip
 
 
 def lower_lut(low: Lowering, op: OnnxOp) -> list[SSAValue]:
     """A one-input element-wise op as a table over every input value (computed here, from
     the op's own float kernel, so the table is the op exactly up to quantization)."""
-    from runtime.kernels import KERNELS
-
     x, *rest = op.onnx_inputs()
     extra = [None if v is None else _const(v, f"{op.op_type} operand") for v in rest]
     dtype = low.op_dtype(op)
@@ -453,7 +438,7 @@ def lower_lut(low: Lowering, op: OnnxOp) -> list[SSAValue]:
     table = nx.quantize(real, out_quant.params())
     table_value = low.constant(table, f"{op.output_names[0] if op.output_names else 'lut'}_table")
     props = {"function": StringAttr(op.op_type)}
-    return [low.npu_op(npu.LutOp, op, [x_in, table_value], out_quant, _shape(op.results[0]),
+    return [low.npu_op(npu.LutOp, op, [x_in, table_value], out_quant, npu.in_shape(op.results[0]),
                        props)]  # fmt: skip
 
 
@@ -464,7 +449,7 @@ def lower_pool(low: Lowering, op: OnnxOp) -> list[SSAValue]:
     x = op.onnx_inputs()[0]
     if any(r.uses for r in op.results[1:]):
         raise Unsupported("MaxPool Indices output is used")
-    shape, out_shape = _shape(x), _shape(op.results[0])
+    shape, out_shape = npu.in_shape(x), npu.in_shape(op.results[0])
     if len(shape) != 4:
         raise Unsupported(f"{len(shape) - 2}-D pooling")
     global_pool = op.op_type.startswith("Global")
@@ -505,22 +490,22 @@ def _same_quant_input(low: Lowering, op: OnnxOp) -> tuple[SSAValue, QuantAttr]:
 
 def lower_reshape(low: Lowering, op: OnnxOp) -> list[SSAValue]:
     x_in, quant = _same_quant_input(low, op)
-    return [low.npu_op(npu.ReshapeOp, op, [x_in], quant, _shape(op.results[0]))]
+    return [low.npu_op(npu.ReshapeOp, op, [x_in], quant, npu.in_shape(op.results[0]))]
 
 
 def lower_transpose(low: Lowering, op: OnnxOp) -> list[SSAValue]:
     x_in, quant = _same_quant_input(low, op)
     perm = op.attribute_values(current_weights()).get("perm")
-    perm = list(range(len(_shape(x_in))))[::-1] if perm is None else list(perm)
-    return [low.npu_op(npu.TransposeOp, op, [x_in], quant, _shape(op.results[0]),
+    perm = list(range(len(npu.in_shape(x_in))))[::-1] if perm is None else list(perm)
+    return [low.npu_op(npu.TransposeOp, op, [x_in], quant, npu.in_shape(op.results[0]),
                        {"perm": npu.int_array(perm)})]  # fmt: skip
 
 
 def lower_concat(low: Lowering, op: OnnxOp) -> list[SSAValue]:
     dtype = low.op_dtype(op)
     inputs = [low.as_input(v, dtype) for v in op.onnx_inputs()]
-    axis = int(op.attribute_values(current_weights())["axis"]) % len(_shape(op.results[0]))
-    return [low.npu_op(npu.ConcatOp, op, inputs, low.output_quant(op), _shape(op.results[0]),
+    axis = int(op.attribute_values(current_weights())["axis"]) % len(npu.in_shape(op.results[0]))
+    return [low.npu_op(npu.ConcatOp, op, inputs, low.output_quant(op), npu.in_shape(op.results[0]),
                        {"axis": npu.IntAttr(axis)})]  # fmt: skip
 
 
@@ -529,12 +514,12 @@ def _slice_op(low: Lowering, op: OnnxOp, x_in: SSAValue, quant: QuantAttr,
     starts, ends, steps = zip(*bounds, strict=True)
     props = {"starts": npu.int_array(starts), "ends": npu.int_array(ends),
              "steps": npu.int_array(steps)}  # fmt: skip
-    return low.npu_op(npu.SliceOp, op, [x_in], quant, _shape(op.results[index]), props, index)
+    return low.npu_op(npu.SliceOp, op, [x_in], quant, npu.in_shape(op.results[index]), props, index)
 
 
 def lower_slice(low: Lowering, op: OnnxOp) -> list[SSAValue]:
     x, starts, ends, *rest = [*op.onnx_inputs(), None, None]
-    shape = _shape(x)
+    shape = npu.in_shape(x)
     s, e = _const(starts, "starts"), _const(ends, "ends")
     axes = _const(rest[0], "axes") if rest and rest[0] is not None else np.arange(len(s))
     steps = _const(rest[1], "steps") if len(rest) > 1 and rest[1] is not None else np.ones_like(s)
@@ -551,12 +536,12 @@ def lower_slice(low: Lowering, op: OnnxOp) -> list[SSAValue]:
 
 def lower_split(low: Lowering, op: OnnxOp) -> list[SSAValue]:
     x = op.onnx_inputs()[0]
-    shape = _shape(x)
+    shape = npu.in_shape(x)
     axis = int(op.attribute_values(current_weights()).get("axis", 0)) % len(shape)
     x_in, quant = _same_quant_input(low, op)
     results, start = [], 0
     for index, result in enumerate(op.results):
-        size = _shape(result)[axis]
+        size = npu.in_shape(result)[axis]
         bounds = [(0, d, 1) for d in shape]
         bounds[axis] = (start, start + size, 1)
         results.append(_slice_op(low, op, x_in, quant, bounds, index))
@@ -576,7 +561,7 @@ def lower_pad(low: Lowering, op: OnnxOp) -> list[SSAValue]:
     if pads.min() < 0 or value != 0.0:
         raise Unsupported("Pad with negative pads or a non-zero value")
     x_in, quant = _same_quant_input(low, op)
-    return [low.npu_op(npu.PadOp, op, [x_in], quant, _shape(op.results[0]),
+    return [low.npu_op(npu.PadOp, op, [x_in], quant, npu.in_shape(op.results[0]),
                        {"pads": npu.int_array(pads.tolist())})]  # fmt: skip
 
 
@@ -584,7 +569,7 @@ def lower_resize(low: Lowering, op: OnnxOp) -> list[SSAValue]:
     x = op.onnx_inputs()[0]
     attrs = op.attribute_values(current_weights())
     mode = str(attrs.get("mode", "nearest"))
-    shape, out_shape = _shape(x), _shape(op.results[0])
+    shape, out_shape = npu.in_shape(x), npu.in_shape(op.results[0])
     if mode not in npu.RESIZE_MODES or len(shape) != 4 or shape[:2] != out_shape[:2]:
         raise Unsupported(f"Resize mode {mode} or resizing other than H, W")
     if attrs.get("antialias", 0) or attrs.get("exclude_outside", 0):

@@ -100,6 +100,15 @@ def carry_names(new: OnnxOp, main: OnnxOp, absorbed: Iterable[OnnxOp] = (),
         new.attributes[FUSED_NODES] = ArrayAttr([StringAttr(n) for n in dict.fromkeys(fused)])
 
 
+def weight_name(value: SSAValue | None, op: OnnxOp, role: str) -> str:
+    """The ONNX name of the constant `value` (a new array replaces it), else one made
+    from the op's node name."""
+    owner = None if value is None else value.owner
+    if isinstance(owner, ConstantOp) and owner.output_names:
+        return owner.output_names[0]
+    return f"{op.node_name or op.op_type}_{role}"
+
+
 def fused_nodes(op: OnnxOp) -> list[str]:
     attr = op.attributes.get(FUSED_NODES)
     return [a.data for a in attr.data if isinstance(a, StringAttr)] if isinstance(

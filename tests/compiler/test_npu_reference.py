@@ -15,6 +15,7 @@ from compiler.frontend import import_onnx
 from compiler.interpreter import Interpreter
 from compiler.quantization.quantize import QuantizeOptions, quantize_model
 from dialects.npu import NpuOp
+from tests.helpers.compare import cosine
 
 SHAPE = [1, 3, 8, 8]
 RNG = np.random.default_rng(0)
@@ -134,11 +135,6 @@ def _ort(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
     return session.run(None, {"x": x})[0]
 
 
-def _cosine(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a.astype(np.float64).ravel(), b.astype(np.float64).ravel()
-    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
-
-
 def _quantize_and_run(onnx_model, dataset, dtype, x):
     model = import_onnx(onnx_model)
     result = quantize_model(model, dataset, QuantizeOptions(dtype=dtype, progress=False))
@@ -164,7 +160,7 @@ def test_integer_matches_onnxruntime(tmp_path, name, dtype, min_cosine):
     got, ops, _ = _quantize_and_run(onnx_model, _dataset(tmp_path), dtype, X)
     assert any(isinstance(op, NpuOp) for op in ops), "nothing was lowered to the NPU"
     assert got.shape == want.shape
-    assert _cosine(got, want) >= min_cosine
+    assert cosine(got, want) >= min_cosine
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))

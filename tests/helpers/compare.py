@@ -72,3 +72,9 @@ def check_against_ort(
     for g, w in zip(got, want, strict=True):
         assert_matches(np.asarray(g), w, rtol=rtol, atol=atol)
     return got
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine similarity of two tensors, flattened, in float64."""
+    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))

@@ -16,6 +16,7 @@ from dialects.onnx import OnnxOp
 from dialects.weights import using_weights
 from passes.quantization_plan import QuantPlan, TensorRange, using_plan
 from passes.rewrite import constant_value
+from tests.helpers.compare import cosine
 from tests.passes.helpers import clone, model_from_nodes, random_inputs, run_passes
 
 RNG = np.random.default_rng(3)
@@ -187,11 +188,6 @@ def test_lut_activation_after_split_becomes_npu_lut():
 
 
 # ---------------------------------------------------------------------- numbers
-
-
-def cosine(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a.reshape(-1).astype(np.float64), b.reshape(-1).astype(np.float64)
-    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
 @pytest.mark.parametrize(("dtype", "least"), [("i8", 0.99), ("i16", 0.9999)])
