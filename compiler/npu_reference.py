@@ -88,7 +88,7 @@ def build_conv(op: npu.Conv2dOp | npu.ConvTransposeOp, weights: WeightTable) -> 
     post_params = [] if transposed else npu.floats(op.post_act_params)
     if op.quant.is_float:
         float_conv = KERNELS["ConvTranspose" if transposed else "Conv"]
-        wf, bf = w.astype(np.float32), bias.astype(np.float32)
+        wf, bf = _float_weights(w, op.weight_quant), bias.astype(np.float32)
 
         def run_float(x: np.ndarray, *rest: np.ndarray) -> np.ndarray:
             y = float_conv(x.astype(np.float32), wf, bf, **geometry)
@@ -128,6 +128,14 @@ def build_conv(op: npu.Conv2dOp | npu.ConvTransposeOp, weights: WeightTable) -> 
     return run
 
 
+def _float_weights(w: np.ndarray, quant: QuantAttr) -> np.ndarray:
+    """A float16 layer's weights as float32: float16 ones as they are, integer ones (int4
+    beside float16 activations, w4a16) dequantized and rounded to float16 on the way in."""
+    if quant.is_float:
+        return w.astype(np.float32)
+    return nx.to_float16(nx.dequantize(w, quant.params())).astype(np.float32)
+
+
 def _alphas(kind: str, params: list[float], channels: int) -> np.ndarray | None:
     if kind == "leaky":
         return np.full(channels, params[0])
@@ -142,7 +150,7 @@ def build_fully_connected(op: npu.FullyConnectedOp, weights: WeightTable) -> Run
     act, act_params = op.activation.data, npu.floats(op.act_params)
     n = w.shape[0]
     if op.quant.is_float:
-        wf, bf = w.astype(np.float32), bias.astype(np.float32)
+        wf, bf = _float_weights(w, op.weight_quant), bias.astype(np.float32)
 
         def run_float(x: np.ndarray, *_c: np.ndarray) -> np.ndarray:
             y = x.astype(np.float32) @ wf.T + bf

@@ -39,13 +39,14 @@ class FloatPipeline(PassGroup):
 
     name = "float-pipeline"
     level: int = 3
+    residual_fusion: bool = True
 
     def members(self) -> list[ModulePass]:
         from passes.registry import all_passes  # the registry names this module too
 
         if self.level not in LEVELS:
             raise ValueError(f"level must be one of {sorted(LEVELS)}, not {self.level}")
-        names = LEVELS[self.level]
+        names = tuple(n for n in LEVELS[self.level] if self.residual_fusion or n != "fuse-add")
         if not names:
             return []
         return list(PassPipeline.parse_spec(all_passes(), ",".join(names)).passes)

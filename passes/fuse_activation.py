@@ -36,13 +36,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from xdsl.context import Context
-from xdsl.dialects.builtin import ModuleOp
+from xdsl.dialects.builtin import ModuleOp, StringAttr
 from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import PatternRewriter, RewritePattern, op_type_rewrite_pattern
 
 from dialects.onnx import OnnxOp
 from dialects.onnx.fused import (
+    PREACTIVATION,
     FusedConvOp,
     FusedConvTransposeOp,
     FusedGemmOp,
@@ -353,5 +354,7 @@ def fuse_activation(rewriter: PatternRewriter, producer: OnnxOp, act: OnnxOp,
     new = fused_form(producer, act.results[0].type, operands,
                      activation_attributes(activation, slot))  # fmt: skip
     carry_names(new, producer, [act], outputs_of=act)
+    if slot == "activation" and producer.output_names:
+        new.attributes[PREACTIVATION] = StringAttr(producer.output_names[0])
     replace_op(rewriter, act, [new])
     rewriter.erase(producer)

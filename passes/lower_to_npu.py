@@ -287,22 +287,41 @@ def _weights_and_bias(
     `axis` is the weights' output-channel axis."""
     channels = w.shape[axis]
     bias = np.zeros(channels, np.float64) if b is None else b.astype(np.float64).reshape(-1)
-    if dtype == "f16":
+    wdtype = low.plan.weight_dtype_for(dtype)
+    if wdtype == "f16":
         wq = QuantAttr("f16")
         return (low.constant(w.astype(np.float16), f"{name}_w_f16"),
                 low.constant(bias.astype(np.float32), f"{name}_b_f32"), wq)  # fmt: skip
-    wdtype = low.plan.weight_dtype_for(dtype)
-    params = low.plan.weight_params.get(name) or nx.weight_params(
+    params = _given_weight_params(low.plan, name, w, wdtype, axis) or nx.weight_params(
         np.moveaxis(w, axis, 0), wdtype, low.plan.per_channel
     )
     if params.axis is not None:
         params = nx.QuantParams(params.dtype, params.scale, params.zero_point, axis)
     wq = QuantAttr.from_params(params)
     w_int = nx.quantize(w, params)
+    if dtype == "f16":  # w4a16: integer weights, float16 arithmetic, float32 bias
+        return (low.constant(w_int, f"{name}_q"), low.constant(bias.astype(np.float32),
+                f"{name}_b_f32"), wq)  # fmt: skip
     bias_q = nx.bias_params(in_quant.scale, params, dtype)
     b_int = nx.saturate(nx.round_half_away(bias / np.broadcast_to(bias_q.scale, (channels,))),
                         bias_q.dtype)  # fmt: skip
     return (low.constant(w_int, f"{name}_q"), low.constant(b_int, f"{name}_bias_q"), wq)
+
+
+def _given_weight_params(plan: QuantPlan, name: str, w: np.ndarray, dtype: str,
+                         axis: int) -> nx.QuantParams | None:  # fmt: skip
+    """The plan's parameters for weight `name` (from a QDQ model) when they still fit `w`:
+    same dtype, per tensor or per output channel along `axis`, and `w` exactly on their
+    grid (a pass that rescaled the weights, e.g. BatchNorm folding, voids them)."""
+    params = plan.weight_params.get(name)
+    if params is None or params.dtype != dtype:
+        return None
+    if params.axis is not None:
+        if params.axis != axis or params.scale.size != w.shape[axis]:
+            return None
+        params = nx.QuantParams(params.dtype, params.scale, params.zero_point, axis)
+    roundtrip = nx.dequantize(nx.quantize(w, params), params)
+    return params if np.allclose(roundtrip, w, rtol=1e-6, atol=0.0) else None
 
 
 def lower_conv(low: Lowering, op: OnnxOp) -> list[SSAValue]:

@@ -51,8 +51,10 @@ class QuantPlan:
         return self.overrides.get(tensor, self.dtype)
 
     def weight_dtype_for(self, dtype: str) -> str:
+        """Weights beside `dtype` activations: int4 where asked (w4a8, w4a16), else the
+        activation dtype."""
         if dtype == "f16":
-            return "f16"
+            return "i4" if self.weight_dtype == "i4" else "f16"
         return self.weight_dtype or dtype
 
     def params(self, tensor: str, dtype: str) -> nx.QuantParams | None:

@@ -25,6 +25,7 @@ PASSES: dict[str, str] = {
     "prune": "passes.prune:Prune",
     "float-pipeline": "passes.float_pipeline:FloatPipeline",
     "split-lut-activations": "passes.split_lut_activations:SplitLutActivations",
+    "strip-qdq": "passes.strip_qdq:StripQdq",
     "lower-to-npu": "passes.lower_to_npu:LowerToNpu",
 }
 

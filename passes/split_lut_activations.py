@@ -4,9 +4,10 @@ of the MAC array; every other activation becomes its own op again.
 Before quantization. The DPU applies Relu, Clip, LeakyRelu and PRelu to the accumulator;
 Sigmoid, Tanh, Swish, HardSwish, Gelu, ... go through a lookup table that reads a quantized
 tensor, and that tensor needs calibrated parameters of its own. Calibration can only measure
-a tensor that exists, so the activation is split out and its input gets a name
-(`<output>_preact`). With a residual `Z` the DPU adds it after a Relu (or nothing) and applies
-Relu or Clip after the add; anything else undoes the add fusion as well.
+a tensor that exists, so the activation is split out and its input gets back the name it
+had before `fuse-activation` (`onnx.preact`; else `<output>_preact`). With a residual `Z`
+the DPU adds it after a Relu (or nothing) and applies Relu or Clip after the add; anything
+else undoes the add fusion as well.
 
     FusedConv{Sigmoid}(x)            -> Sigmoid(FusedConv{}(x))
     FusedConv{Relu, Z, Sigmoid}(x)   -> Sigmoid(FusedConv{Relu, Z}(x))
@@ -19,13 +20,14 @@ from dataclasses import dataclass
 
 import numpy as np
 from xdsl.context import Context
-from xdsl.dialects.builtin import ModuleOp
+from xdsl.dialects.builtin import ModuleOp, StringAttr
 from xdsl.ir import SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import PatternRewriter, RewritePattern, op_type_rewrite_pattern
 
 from dialects.onnx import OnnxOp
 from dialects.onnx.fused import (
+    PREACTIVATION,
     FusedConvOp,
     FusedConvTransposeOp,
     FusedGemmOp,
@@ -98,14 +100,25 @@ class SplitPattern(RewritePattern):
 
 
 def _core(op: FusedOp, attributes: dict, residual: SSAValue | None) -> OnnxOp:
-    """`op` without what is split off (no Z unless `residual`), named `<output>_preact`."""
+    """`op` without what is split off (no Z unless `residual`), named as before the
+    fusion, else `<output>_preact`."""
     operands = {} if residual is not None else ({"Z": None} if "Z" in op.SCHEMA.inputs else {})
     if attributes.get("activation") == "" and operand(op, "slope") is not None:
         operands["slope"] = None
     core = fused_form(op, op.results[0].type, operands, attributes)
+    core.attributes.pop(PREACTIVATION, None)
     output = op.output_names[0] if op.output_names else op.node_name
-    core.set_names(op.node_name or None, [f"{output}_preact"])
+    core.set_names(op.node_name or None, [_core_name(op, attributes) or f"{output}_preact"])
     return core
+
+
+def _core_name(op: FusedOp, attributes: dict) -> str | None:
+    """The name the core's output had before fuse-activation (so a QDQ model's or a
+    config's parameters still find it): known when the core is the op without its
+    activation."""
+    preact = op.attributes.get(PREACTIVATION)
+    stripped = attributes.get("activation") == "" and op.attr("activation")
+    return preact.data if stripped and isinstance(preact, StringAttr) else None
 
 
 def _stages(op: FusedOp, x: SSAValue, stages: list[tuple[str, dict]],

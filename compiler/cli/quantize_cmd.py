@@ -26,7 +26,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("model", type=Path, help="the .onnx (or float .mlir) model")
     parser.add_argument(
-        "--dataset", type=Path, metavar="DS.txt", help="calibration samples, one line per sample"
+        "--dataset",
+        type=Path,
+        metavar="DS.txt",
+        help="calibration samples, one line per sample (not needed for a QDQ model, which "
+        "carries its parameters)",
     )
     parser.add_argument(
         "--dtype",

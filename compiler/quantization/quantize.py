@@ -1,5 +1,7 @@
 """The quantization flow: float model -> quantized `npu` IR.
 
+0. A pre-quantized (QDQ) model gives up its QuantizeLinear/DequantizeLinear parameters
+   (`strip-qdq`); they are fixed and need no dataset.
 1. Float optimization (`float-pipeline` at the optimization level) and
    `split-lut-activations`, so every tensor a lookup table reads exists and can be measured.
 2. Calibration on the dataset (`compiler.calibration`): statistics per float tensor, a range
@@ -30,6 +32,7 @@ from compiler.quantization.cfg import QuantizationCfg, TensorQuantization
 from dialects.npu import numerics as nx
 from dialects.onnx import OnnxOp
 from passes.quantization_plan import InputNormalization, QuantPlan, TensorRange, using_plan
+from passes.strip_qdq import QdqParameters, recording_qdq
 
 # RKNN's quantized_dtype names -> (activation dtype, weight dtype)
 RKNN_QUANTIZED_DTYPES: dict[str, tuple[str, str | None]] = {
@@ -82,20 +85,26 @@ def quantize_model(model: IRModel, dataset: Path | str | None,
     """Quantize `model` in place (see the module doc); `dataset` is a `dataset.txt`."""
     _check_options(options)
     overrides = dict(options.cfg.custom_quantize_layers) if options.cfg else {}
-    run_pipeline(
+    with recording_qdq() as qdq:
+        stripped = run_pipeline(model, parse_pipeline("strip-qdq"))
+    # a QDQ model quantizes residual branches before their Add: keep that point
+    fusion = "false" if qdq else "true"
+    optimized = run_pipeline(
         model,
         parse_pipeline(
-            f"float-pipeline{{level={options.optimization_level}}},split-lut-activations"
+            f"float-pipeline{{level={options.optimization_level} residual_fusion={fusion}}},"
+            "split-lut-activations"
         ),
     )
     result = QuantizeResult(model)
-    if _needs_calibration(options.dtype, overrides):
+    if _needs_calibration(options.dtype, overrides) and not (qdq and dataset is None):
         if dataset is None:
             raise CompilerError(
                 f"quantizing to {options.dtype} needs a calibration dataset (--dataset)"
             )
         result.statistics = _calibrate(model, dataset, options)
         result.ranges = _ranges(result.statistics, options, overrides)
+    _apply_qdq(result.ranges, overrides, qdq, options.dtype)
     _apply_cfg(result.ranges, options.cfg)
     share_concat_ranges(model, result.ranges)
     plan = QuantPlan(
@@ -105,9 +114,14 @@ def quantize_model(model: IRModel, dataset: Path | str | None,
         options.per_channel,
         overrides,
         _normalization(model, options.preprocess),
+        weight_params=dict(qdq.weights),
     )
     with using_plan(plan):
-        result.report = run_pipeline(model, parse_pipeline("lower-to-npu,dce"))
+        lowered = run_pipeline(model, parse_pipeline("lower-to-npu,dce"))
+    result.report = PipelineReport(
+        [t for r in (stripped, optimized, lowered) for t in r.timings],
+        [n for r in (stripped, optimized, lowered) for n in r.notes],
+    )
     return result
 
 
@@ -138,6 +152,18 @@ def _ranges(statistics: dict[str, TensorStatistics], options: QuantizeOptions,
         lo, hi = choose_range(stats, options.algorithm, dtype)
         ranges[name] = TensorRange(lo, hi)
     return ranges
+
+
+def _apply_qdq(ranges: dict[str, TensorRange], overrides: dict[str, str],
+               qdq: QdqParameters, dtype: str) -> None:  # fmt: skip
+    """A QDQ model's parameters replace calibrated ones; a tensor the model quantizes to
+    another dtype than `dtype` computes in that one."""
+    for name, params in qdq.activations.items():
+        qmin, qmax = nx.qrange(params.dtype)
+        scale, zp = float(params.scale), int(params.zero_point)
+        ranges[name] = TensorRange((qmin - zp) * scale, (qmax - zp) * scale, params)
+        if params.dtype != dtype:
+            overrides.setdefault(name, params.dtype)
 
 
 def _apply_cfg(ranges: dict[str, TensorRange], cfg: QuantizationCfg | None) -> None:

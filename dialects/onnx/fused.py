@@ -49,6 +49,8 @@ from dialects.onnx.base import AttributeSpec, OnnxOp, OnnxSchema, TypeVar
 from dialects.onnx.ops import ConvOp, ConvTransposeOp, GemmOp, MatMulOp
 
 FUSED_NODES = "onnx.fused"
+# the ONNX name of the tensor a fused activation reads (lost from the graph by the fusion)
+PREACTIVATION = "onnx.preact"
 OPSET_OF_EXTENSIONS = 21  # they follow the canonical opset's ONNX semantics
 
 # Activations a fused op can carry, with the attributes each takes.

@@ -88,6 +88,14 @@ def test_level_3_fuses_the_small_cnn():
     assert second.output_names == ["y"]
 
 
+def test_without_residual_fusion_the_add_stays():
+    model = small_cnn()
+    before = clone(model)
+    run_passes(model, "float-pipeline{level=3 residual_fusion=false}")
+    assert op_types(model) == ["FusedConv", "FusedConv", "Add"]
+    assert_same_outputs(before, model, rtol=1e-4, atol=1e-5)
+
+
 def test_level_0_changes_nothing():
     model = small_cnn()
     text = str(model.module)

@@ -176,6 +176,25 @@ def test_int4_weights():
         assert op.weight_quant.element == "i4"
 
 
+def test_int4_weights_beside_float16_activations():
+    """w4a16: int4 weights per channel, the layer computes in float16 with their reals."""
+    model = model_from_nodes([conv("x", "w1", "b1", "y", "conv1")], [X], ["y"], INITS)
+    after, _ = lower(model, dtype="f16", weight_dtype="i4")
+    op = only(after, npu.Conv2dOp)
+    assert op.quant.element == "f16" and op.weight_quant.element == "i4"
+    weight = const(after, op.weight)
+    scale = np.abs(W1).reshape(4, -1).max(axis=1) / 7  # symmetric int4, per output channel
+    np.testing.assert_array_equal(weight, np.clip(np.round(W1 / scale[:, None, None, None]), -8, 7))
+    x = random_inputs(model)["x"]
+    got = Interpreter(after).run({"x": x}).outputs["y"]
+    w_real = (weight * scale[:, None, None, None]).astype(np.float16).astype(np.float32)
+    x_f16 = x.astype(np.float16).astype(np.float32)  # the layer's input is float16
+    want = Interpreter(model_from_nodes([conv("x", "w", "b1", "y", "conv1")], [X], ["y"],
+                                        {**INITS, "w": w_real})).run({"x": x_f16}).outputs["y"]  # fmt: skip
+    # float16 output rounding: half an ulp of the largest outputs (~10) is 2**-8
+    np.testing.assert_allclose(got, want, rtol=0, atol=2**-7)
+
+
 def test_lut_activation_after_split_becomes_npu_lut():
     model = conv_relu([conv("r", "w2", "b2", "c2", "conv2"),
                        helper.make_node("Sigmoid", ["c2"], ["y"], "sig")])  # fmt: skip

@@ -1,6 +1,7 @@
 """`split-lut-activations`: fused ops keep only the activations the DPU applies (Relu, Clip,
 LeakyRelu, PRelu; with a residual Z, Relu before and Relu/Clip after); LUT activations
-(Sigmoid, Swish, HardSwish, Gelu, ...) become standalone ops reading `<output>_preact`, and an
+(Sigmoid, Swish, HardSwish, Gelu, ...) become standalone ops reading the tensor they read before
+fuse-activation (else `<output>_preact`), and an
 activation the DPU cannot apply before a residual undoes the add fusion. The outputs never
 change; the DPU-only cases leave the IR as it is."""
 
@@ -51,7 +52,7 @@ def test_lut_activation_is_split_out(nodes, kind):
     assert [(op.op_type, activation(op)[0]) for op in ops(fused)] == [("FusedConv", kind)]
     core, act = ops(after)
     assert core.op_type == "FusedConv" and activation(core) == ("", {})
-    assert core.node_name == "conv" and core.output_names == ["y_preact"]
+    assert core.node_name == "conv" and core.output_names == ["c"]  # the name before fusion
     assert act.op_type == kind and act.output_names == ["y"]
     assert act.operands[0] is core.results[0]
     assert act.attribute_values(after.weights).keys() >= set(activation(ops(fused)[0])[1])
