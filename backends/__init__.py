@@ -1,3 +1,3 @@
-"""Targets (per-chip hardware tables), the register database, code generation from `npu` ops
-to register tasks, the container writer/reader and the disassembler. Nothing here yet: this
-package is built by the backend issue (see DESIGN.md)."""
+"""Targets (per-chip hardware tables: `backends.targets`, `get_target(name)`), and, still to
+come (the backend issue, see DESIGN.md), the register database, code generation from `npu`
+ops to register tasks, the container writer/reader and the disassembler."""

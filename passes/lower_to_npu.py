@@ -64,6 +64,7 @@ LUT_OPS = frozenset({
 ELTWISE = {"Add": "add", "Sub": "sub", "Mul": "mul", "Max": "max", "Min": "min"}
 RESHAPES = frozenset({"Reshape", "Flatten", "Squeeze", "Unsqueeze"})
 FLOAT_LIMIT = 3.4e38  # an absent Clip bound
+POST_ADD = ("none", "relu", "clip")  # what the DPU applies after a residual add
 
 
 class Unsupported(Exception):
@@ -118,7 +119,8 @@ class Lowering:
         except Unsupported as exc:
             self._keep_float(op, str(exc))
             return
-        for old, new in zip(op.results, results, strict=True):
+        # a rule returns the results that are used (MaxPool's unused Indices has none)
+        for old, new in zip(op.results[: len(results)], results, strict=True):
             old.replace_all_uses_with(new)
         self.block.erase_op(op)
         self.npu_count += 1
@@ -126,14 +128,21 @@ class Lowering:
     def _keep_float(self, op: OnnxOp, reason: str) -> None:
         self.cpu_ops.append((op.describe(), reason))
         for index, value in enumerate(op.operands):
-            if isinstance(value.owner, npu.NpuOp):
-                op.operands[index] = self._dequantize(value)
+            op.operands[index] = self._as_float(value)
 
     def _lower_return(self, ret: ReturnOp) -> None:
         self._at = ret
         for index, value in enumerate(ret.operands):
-            if isinstance(value.owner, npu.NpuOp):
-                ret.operands[index] = self._dequantize(value)
+            ret.operands[index] = self._as_float(value)
+
+    def _as_float(self, value: SSAValue) -> SSAValue:
+        """What a float op reads for `value`: NPU values dequantized; a model input with
+        mean/std normalised (the model takes raw pixels) through its quantize op."""
+        if isinstance(value.owner, npu.NpuOp):
+            return self._dequantize(value)
+        if isinstance(value, BlockArgument) and self.name_of(value) in self.plan.normalization:
+            return self._dequantize(self.as_input(value, self.plan.dtype))
+        return value
 
     def report(self) -> None:
         note(PASS_NAME, f"{self.npu_count} ops on the NPU, {len(self.cpu_ops)} stay float (CPU)")
@@ -342,6 +351,9 @@ def lower_conv(low: Lowering, op: OnnxOp) -> list[SSAValue]:
     activation, act_params = _dpu_activation(op, "activation", out_shape[1])
     post, post_params = _dpu_activation(op, "post_activation", out_shape[1])
     residual = operand(op, "Z") if isinstance(op, FusedOp) else None
+    if residual is not None and (activation not in ("none", "relu") or post not in POST_ADD):
+        raise Unsupported(f"around a residual add the DPU applies relu before and "
+                          f"relu/clip after, not {activation} / {post}")  # fmt: skip
     x_in = low.as_input(x, dtype)
     in_quant = npu.quant_of(x_in)
     b = None if b_value is None else _const(b_value, "bias")

@@ -7,6 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from backends.targets import DEFAULT_TARGET, TARGETS
 from compiler.calibration import ALGORITHMS, InputPreprocess
 from compiler.cli.common import add_input_shape_option, load_ir
 from compiler.errors import CompilerError
@@ -83,6 +84,13 @@ def register(commands: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help="write the computed parameters as a .quantization.cfg",
     )
+    parser.add_argument(
+        "--target",
+        default=DEFAULT_TARGET,
+        metavar="CHIP",
+        help=f"the chip ({', '.join(TARGETS)}; default {DEFAULT_TARGET}): refuses dtypes "
+        "its NPU does not compute",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.mlir")
     add_input_shape_option(parser)
@@ -102,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
         preprocess=_preprocess(args, len(model.inputs)),
         cfg=read_cfg(args.cfg) if args.cfg else None,
         progress=not args.no_progress,
+        target=args.target,
     )
     result = quantize_model(model, args.dataset, options)
     for line in result.report.notes if result.report else []:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from backends.targets import DEFAULT_TARGET, get_target, targets_supporting
 from compiler.calibration import (
     InputPreprocess,
     channel_axis,
@@ -57,6 +58,7 @@ class QuantizeOptions:
     preprocess: list[InputPreprocess | None] | None = None
     cfg: QuantizationCfg | None = None
     progress: bool = True
+    target: str = DEFAULT_TARGET
 
 
 @dataclass
@@ -85,6 +87,7 @@ def quantize_model(model: IRModel, dataset: Path | str | None,
     """Quantize `model` in place (see the module doc); `dataset` is a `dataset.txt`."""
     _check_options(options)
     overrides = dict(options.cfg.custom_quantize_layers) if options.cfg else {}
+    _check_target(options, overrides)
     with recording_qdq() as qdq:
         stripped = run_pipeline(model, parse_pipeline("strip-qdq"))
     # a QDQ model quantizes residual branches before their Add: keep that point
@@ -130,6 +133,19 @@ def _check_options(options: QuantizeOptions) -> None:
         raise CompilerError(f"activation dtype {options.dtype!r} is not one of {DTYPES}")
     if options.weight_dtype not in (None, "i4", "i8", "i16"):
         raise CompilerError(f"weight dtype {options.weight_dtype!r} is not i4, i8 or i16")
+
+
+def _check_target(options: QuantizeOptions, overrides: dict[str, str]) -> None:
+    """The target's NPU computes the model's dtype and every per-layer one."""
+    target = get_target(options.target)
+    wanted = {(options.dtype, options.weight_dtype)}
+    wanted |= {(d, options.weight_dtype if d != "i16" else None) for d in overrides.values()}
+    for activations, weights in sorted(wanted, key=str):
+        reason = target.supports(activations, weights)
+        if reason is not None:
+            elsewhere = targets_supporting(activations, weights)
+            hint = f"; it runs on {', '.join(elsewhere)}" if elsewhere else ""
+            raise CompilerError(f"{reason}{hint}")
 
 
 def _needs_calibration(dtype: str, overrides: dict[str, str]) -> bool:

@@ -115,6 +115,19 @@ def test_float16_needs_no_dataset(tmp_path: Path, capsys):
     np.testing.assert_allclose(got, want, atol=1e-2)
 
 
+def test_w4a16_on_rk3576(tmp_path: Path, capsys):
+    """int4 weights beside float16 activations: the target that has them takes them."""
+    code, err = quantize(capsys, tmp_path, "--dtype", "float16", "--weight-dtype", "int4",
+                         "--target", "rk3576")  # fmt: skip
+    assert code == 0, err
+    text = (tmp_path / "q.mlir").read_text()
+    assert "#npu.quant<i4 axis 0" in text and "#npu.quant<f16>" in text
+    model = IRModel.load(tmp_path / "q.mlir")
+    got = Interpreter(model).run({"input": np.load(TINY_CNN_INPUT)}).outputs["probs"]
+    want = reference_probs(np.load(TINY_CNN_INPUT))
+    np.testing.assert_allclose(got, want, atol=5e-2)  # int4 weights: a coarse grid
+
+
 @pytest.mark.parametrize(
     ("make_args", "message"),
     [
@@ -122,8 +135,11 @@ def test_float16_needs_no_dataset(tmp_path: Path, capsys):
         (lambda d: ["--dataset", d / "missing.txt"], "cannot read sample list"),
         (lambda d: ["--dataset", d / "dataset.txt", "--mean-values", "1,two,3"],
          "--mean-values '1,two,3': expected numbers"),
+        (lambda d: ["--dtype", "float16", "--weight-dtype", "int4"],
+         "rk3588 NPU does not pair i4 weights with f16 activations"),
+        (lambda d: ["--dtype", "float16", "--target", "rk9999"], "unknown target 'rk9999'"),
     ],
-    ids=["no-dataset", "missing-dataset", "bad-mean"],
+    ids=["no-dataset", "missing-dataset", "bad-mean", "w4a16-on-rk3588", "unknown-target"],
 )  # fmt: skip
 def test_errors_are_one_line_exit_2(tmp_path: Path, capsys, dataset: Path, make_args, message):
     code, err = quantize(capsys, tmp_path, *make_args(tmp_path))
