@@ -17,6 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from xdsl.dialects.func import ReturnOp
+from xdsl.ir import BlockArgument
+
 from backends.targets import DEFAULT_TARGET, get_target, targets_supporting
 from compiler.calibration import (
     InputPreprocess,
@@ -46,6 +49,9 @@ RKNN_QUANTIZED_DTYPES: dict[str, tuple[str, str | None]] = {
     "w4a8": ("i8", "i4"),
 }
 DTYPES = ("i8", "i16", "f16")
+# A graph-output Concat whose inputs' ranges differ more than this computes in float16:
+# one int8 scale for both would leave the smaller input under 8 - log2(16) = 4 bits.
+CONCAT_SPAN_RATIO = 16.0
 
 
 @dataclass
@@ -109,7 +115,8 @@ def quantize_model(model: IRModel, dataset: Path | str | None,
         result.ranges = _ranges(result.statistics, options, overrides)
     _apply_qdq(result.ranges, overrides, qdq, options.dtype)
     _apply_cfg(result.ranges, options.cfg)
-    share_concat_ranges(model, result.ranges)
+    float16 = options.dtype == "i8" and get_target(options.target).supports("f16") is None
+    concat_notes = share_concat_ranges(model, result.ranges, overrides if float16 else None)
     plan = QuantPlan(
         result.ranges,
         options.dtype,
@@ -123,7 +130,9 @@ def quantize_model(model: IRModel, dataset: Path | str | None,
         lowered = run_pipeline(model, parse_pipeline("lower-to-npu,dce"))
     result.report = PipelineReport(
         [t for r in (stripped, optimized, lowered) for t in r.timings],
-        [n for r in (stripped, optimized, lowered) for n in r.notes],
+        [n for r in (stripped, optimized) for n in r.notes]
+        + [f"quantize: {n}" for n in concat_notes]
+        + lowered.notes,
     )
     return result
 
@@ -192,13 +201,23 @@ def _apply_cfg(ranges: dict[str, TensorRange], cfg: QuantizationCfg | None) -> N
         ranges[name] = TensorRange(entry.min[0], entry.max[0], entry.to_params())
 
 
-def share_concat_ranges(model: IRModel, ranges: dict[str, TensorRange]) -> None:
-    """A Concat input read by the Concat alone takes the Concat's output range."""
+def share_concat_ranges(model: IRModel, ranges: dict[str, TensorRange],
+                        overrides: dict[str, str] | None = None) -> list[str]:  # fmt: skip
+    """A Concat input read by the Concat alone takes the Concat's output range, so the
+    concat copies bytes. Except at a graph output whose inputs' ranges differ more than
+    `CONCAT_SPAN_RATIO` times (a detector's boxes in pixels beside its scores in [0, 1]):
+    one int8 scale would wipe out the small input, so that Concat computes in float16
+    (an entry in `overrides`). Returns what it did, for the report."""
+    notes = []
     for op in model.main.body.blocks[0].ops:
         if not isinstance(op, OnnxOp) or op.op_type != "Concat" or not op.output_names:
             continue
         out = ranges.get(op.output_names[0])
         if out is None:
+            continue
+        if overrides is not None and _keep_apart(model, op, ranges, overrides):
+            notes.append(f"{op.describe()}: inputs' ranges differ over {CONCAT_SPAN_RATIO}x "
+                         "at a graph output: concatenated in float16")  # fmt: skip
             continue
         for value in op.onnx_inputs():
             owner = value.owner
@@ -206,6 +225,31 @@ def share_concat_ranges(model: IRModel, ranges: dict[str, TensorRange]) -> None:
                 name = owner.output_names[value.index]
                 if name in ranges and ranges[name].fixed is None:
                     ranges[name] = TensorRange(out.lo, out.hi)
+    return notes
+
+
+def _keep_apart(model: IRModel, op: OnnxOp, ranges: dict[str, TensorRange],
+                overrides: dict[str, str]) -> bool:  # fmt: skip
+    """Whether graph-output Concat `op` should compute in float16 (and records it)."""
+    output = op.output_names[0]
+    if output in overrides or not any(isinstance(u.operation, ReturnOp)
+                                      for u in op.results[0].uses):  # fmt: skip
+        return False
+    spans = [ranges[n].hi - ranges[n].lo for n in _input_names(model, op) if n in ranges]
+    if len(spans) < 2 or min(spans) <= 0 or max(spans) / min(spans) <= CONCAT_SPAN_RATIO:
+        return False
+    overrides[output] = "f16"
+    return True
+
+
+def _input_names(model: IRModel, op: OnnxOp) -> list[str]:
+    names = []
+    for value in op.onnx_inputs():
+        if isinstance(value, BlockArgument):
+            names.append(model.inputs[value.index].name)
+        elif value is not None and isinstance(value.owner, OnnxOp) and value.owner.output_names:
+            names.append(value.owner.output_names[value.index])
+    return names
 
 
 def _normalization(model: IRModel, preprocess: list[InputPreprocess | None] | None,
