@@ -14,8 +14,8 @@ from xdsl.ir import Attribute
 from xdsl.parser import Parser
 from xdsl.utils.exceptions import ParseError
 
+from backends.fileio import atomic_write
 from compiler.errors import CompilerError
-from compiler.fileio import atomic_write
 from dialects.context import make_context
 from dialects.dtypes import numpy_dtype
 from dialects.weights import WeightRefAttr, WeightTable

@@ -35,7 +35,7 @@ from xdsl.ir import Block, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
-from compiler.errors import CompilerError
+from dialects.errors import CompilerError
 from dialects.npu import numerics as nx
 from dialects.onnx import OnnxOp
 from passes.report import note

@@ -24,7 +24,7 @@ from backends.targets.target import (
     MacArray,
     Target,
 )
-from compiler.errors import CompilerError
+from dialects.errors import CompilerError
 
 __all__ = [
     "ACTIVATION_DTYPES",

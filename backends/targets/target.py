@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from compiler.errors import CompilerError
+from dialects.errors import CompilerError
 
 ACTIVATION_DTYPES = ("i8", "i16", "f16")
 WEIGHT_DTYPES = ("i4", "i8", "i16", "f16")

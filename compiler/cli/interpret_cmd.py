@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from backends.fileio import atomic_write
 from compiler.cli.common import add_input_shape_option, file_names, load_ir
 from compiler.datasets import iter_samples, load_array, read_sample_list
 from compiler.errors import CompilerError
-from compiler.fileio import atomic_write
 from compiler.interpreter import Interpreter
 
 

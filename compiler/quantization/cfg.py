@@ -36,8 +36,8 @@ from typing import Any
 import numpy as np
 import yaml
 
+from backends.fileio import atomic_write
 from compiler.errors import CompilerError
-from compiler.fileio import atomic_write
 from dialects.npu import numerics as nx
 
 # RKNN dtype name -> ours. float32 appears only on graph I/O entries of quantize_parameters.

@@ -12,7 +12,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import compiler.fileio
+import backends.fileio
 from compiler.errors import CompilerError
 from compiler.quantization.cfg import (
     SECTIONS,
@@ -452,7 +452,7 @@ def test_failed_write_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.Mon
     def disk_full(fd: int) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(compiler.fileio.os, "fsync", disk_full)  # after the bytes are written
+    monkeypatch.setattr(backends.fileio.os, "fsync", disk_full)  # after the bytes are written
     with pytest.raises(OSError, match="No space left"):
         write_cfg(awkward_cfg(), path)
     assert path.read_text(encoding="utf-8") == GUIDE_SAMPLE
