@@ -1,0 +1,62 @@
+"""What the backend passes decide about each op, as discardable attributes on the op that
+produces a value (read and written only through these helpers, so names stay in one place):
+
+    backend.target   "npu" | "cpu"            partition-cpu: where the op runs
+    backend.segment  int                      partition-cpu: index of its run of same-target ops
+    backend.reason   str                      partition-cpu: why a CPU op is not on the NPU
+    backend.layout   "NC1HWC2" | "NCHW" | "NHWC" | "UNDEFINED"   assign-layout: its result's
+    backend.c2       int                      assign-layout: C2 of an NC1HWC2 result
+    backend.tasks    [[y0, y1, c0, c1], ...]  tile: output rows [y0, y1) x channels [c0, c1)
+    backend.offset   int                      plan-memory: byte offset of its result
+    backend.bytes    int                      plan-memory: bytes of its result
+    backend.buffer   "input" | "output" | "internal"   plan-memory: which buffer holds it
+
+Module attributes: `backend.chip` (the target's name), `backend.internal_bytes` (the
+internal arena's size, plan-memory).
+"""
+
+from __future__ import annotations
+
+from xdsl.dialects.builtin import ArrayAttr, DenseArrayBase, IntAttr, StringAttr, i64
+from xdsl.ir import Attribute, Operation
+
+TARGET = "backend.target"
+SEGMENT = "backend.segment"
+REASON = "backend.reason"
+LAYOUT = "backend.layout"
+C2 = "backend.c2"
+TASKS = "backend.tasks"
+OFFSET = "backend.offset"
+BYTES = "backend.bytes"
+BUFFER = "backend.buffer"
+CHIP = "backend.chip"
+INTERNAL_BYTES = "backend.internal_bytes"
+
+
+def set_str(op: Operation, name: str, value: str) -> None:
+    op.attributes[name] = StringAttr(value)
+
+
+def get_str(op: Operation, name: str, default: str | None = None) -> str | None:
+    attr = op.attributes.get(name)
+    return attr.data if isinstance(attr, StringAttr) else default
+
+
+def set_int(op: Operation, name: str, value: int) -> None:
+    op.attributes[name] = IntAttr(int(value))
+
+
+def get_int(op: Operation, name: str, default: int | None = None) -> int | None:
+    attr = op.attributes.get(name)
+    return attr.data if isinstance(attr, IntAttr) else default
+
+
+def set_tasks(op: Operation, tasks: list[tuple[int, int, int, int]]) -> None:
+    op.attributes[TASKS] = ArrayAttr([DenseArrayBase.from_list(i64, list(t)) for t in tasks])
+
+
+def get_tasks(op: Operation) -> list[tuple[int, int, int, int]]:
+    attr: Attribute | None = op.attributes.get(TASKS)
+    if not isinstance(attr, ArrayAttr):
+        return []
+    return [tuple(int(v) for v in a.get_values()) for a in attr.data]  # type: ignore[union-attr]
