@@ -57,9 +57,11 @@ class IRModel:
     def used_weights(self) -> set[str]:
         keys = set()
         for op in self.module.walk():
-            for prop in op.properties.values():
-                if isinstance(prop, WeightRefAttr):
-                    keys.add(prop.handle)
+            # properties hold the weights ops compute with; attributes hold what backend
+            # passes add beside them (align-channels' padded copies)
+            for value in (*op.properties.values(), *op.attributes.values()):
+                if isinstance(value, WeightRefAttr):
+                    keys.add(value.handle)
         return keys
 
     # ------------------------------------------------------------------ files

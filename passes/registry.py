@@ -27,6 +27,11 @@ PASSES: dict[str, str] = {
     "split-lut-activations": "passes.split_lut_activations:SplitLutActivations",
     "strip-qdq": "passes.strip_qdq:StripQdq",
     "lower-to-npu": "passes.lower_to_npu:LowerToNpu",
+    "tile": "passes.tile:Tile",
+    "plan-memory": "passes.plan_memory:PlanMemory",
+    "partition-cpu": "passes.partition_cpu:PartitionCpu",
+    "assign-layout": "passes.assign_layout:AssignLayout",
+    "align-channels": "passes.align_channels:AlignChannels",
 }
 
 

@@ -6,6 +6,12 @@ produces a value (read and written only through these helpers, so names stay in 
     backend.reason   str                      partition-cpu: why a CPU op is not on the NPU
     backend.layout   "NC1HWC2" | "NCHW" | "NHWC" | "UNDEFINED"   assign-layout: its result's
     backend.c2       int                      assign-layout: C2 of an NC1HWC2 result
+    backend.weight_out_channels / backend.weight_in_channels  int   align-channels: the
+                     padded weights' rows and the input channels they read
+    backend.padded_weight / backend.padded_bias  weight refs   align-channels: the padded
+                     arrays (the op keeps its logical weights for the reference executor)
+    backend.padded_weight_quant  #npu.quant  align-channels: weight parameters over the
+                     padded rows (padding rows: scale 1, zero point 0)
     backend.tasks    [[y0, y1, c0, c1], ...]  tile: output rows [y0, y1) x channels [c0, c1)
     backend.offset   int                      plan-memory: byte offset of its result
     backend.bytes    int                      plan-memory: bytes of its result
@@ -30,6 +36,11 @@ OFFSET = "backend.offset"
 BYTES = "backend.bytes"
 BUFFER = "backend.buffer"
 CHIP = "backend.chip"
+WEIGHT_OUT_CHANNELS = "backend.weight_out_channels"
+WEIGHT_IN_CHANNELS = "backend.weight_in_channels"
+PADDED_WEIGHT = "backend.padded_weight"
+PADDED_BIAS = "backend.padded_bias"
+PADDED_WEIGHT_QUANT = "backend.padded_weight_quant"
 INTERNAL_BYTES = "backend.internal_bytes"
 
 
