@@ -115,6 +115,8 @@ class Lowering:
         try:
             if rule is None:
                 raise Unsupported(f"{op.op_type} has no NPU lowering")
+            if self.plan.on_cpu([op.node_name, *fused_nodes(op), *op.output_names]):
+                raise Unsupported("sent to the CPU by op_target")
             results = rule(self, op)
         except Unsupported as exc:
             self._keep_float(op, str(exc))

@@ -45,6 +45,12 @@ class QuantPlan:
     overrides: dict[str, str] = field(default_factory=dict)  # tensor name -> dtype
     normalization: dict[str, InputNormalization] = field(default_factory=dict)
     weight_params: dict[str, nx.QuantParams] = field(default_factory=dict)  # by weight name
+    # ops the user sends to the CPU (RKNN's op_target): ONNX output tensor or node names
+    cpu_ops: frozenset[str] = frozenset()
+
+    def on_cpu(self, names: list[str]) -> bool:
+        """Whether an op with these node / fused-node / output names goes to the CPU."""
+        return any(name in self.cpu_ops for name in names)
 
     def dtype_of(self, tensor: str) -> str:
         """The dtype the op producing `tensor` computes in."""

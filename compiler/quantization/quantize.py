@@ -65,6 +65,7 @@ class QuantizeOptions:
     cfg: QuantizationCfg | None = None
     progress: bool = True
     target: str = DEFAULT_TARGET
+    cpu_ops: frozenset[str] = frozenset()  # op_target: ONNX tensor or node names kept float
 
 
 @dataclass
@@ -125,6 +126,7 @@ def quantize_model(model: IRModel, dataset: Path | str | None,
         overrides,
         _normalization(model, options.preprocess),
         weight_params=dict(qdq.weights),
+        cpu_ops=options.cpu_ops,
     )
     with using_plan(plan):
         lowered = run_pipeline(model, parse_pipeline("lower-to-npu,dce"))

@@ -176,6 +176,16 @@ def test_int4_weights():
         assert op.weight_quant.element == "i4"
 
 
+@pytest.mark.parametrize("name", ["conv2", "y"], ids=["node", "tensor"])
+def test_op_target_keeps_an_op_float(name: str):
+    """RKNN's op_target={name: 'cpu'}: by node or output tensor name; the rest is lowered."""
+    model = conv_relu([conv("r", "w2", "b2", "y", "conv2")])
+    after, notes = lower(model, cpu_ops=frozenset({name}))
+    assert names(after) == ["npu.quantize", "npu.conv2d", "npu.dequantize", "onnx.Conv",
+                            "func.return"]  # fmt: skip
+    assert any('CPU: Conv "conv2": sent to the CPU by op_target' in n for n in notes)
+
+
 def test_int4_weights_beside_float16_activations():
     """w4a16: int4 weights per channel, the layer computes in float16 with their reals."""
     model = model_from_nodes([conv("x", "w1", "b1", "y", "conv1")], [X], ["y"], INITS)
