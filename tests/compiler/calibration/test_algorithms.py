@@ -171,6 +171,37 @@ def test_kl_keeps_a_uniform_range():
     assert lo == pytest.approx(x.min(), rel=0.01) and hi == pytest.approx(x.max(), rel=0.01)
 
 
+def test_kl_does_not_clip_onto_an_atom():
+    """mobilenetv2's first depthwise ReLU6 output on the zoo's first 8 images: uniform-ish on
+    [0, 6] with 13 % of its non-zero values saturated at 6 and constant-channel atoms inside.
+    KL alone preferred [0, 0.94] (39 % clipped: the clipped mass piled onto an atom's bin
+    costs little, and KL does not charge for moving 6 to 0.94); no candidate may clip more
+    than 1e-4 of the non-zero values."""
+    from compiler.calibration import InputPreprocess, collect_statistics, load_calibration_set
+    from compiler.frontend import import_onnx
+    from compiler.pipeline import parse_pipeline, run_pipeline
+    from tests.zoo import IMAGENET_MEAN, IMAGENET_STD, zoo_file
+
+    model = import_onnx(str(zoo_file("models/mobilenetv2_224_op13.onnx")))
+    run_pipeline(model, parse_pipeline("float-pipeline{level=3}"))
+    name = "/features/features.1/conv/conv.0/conv.0.2/Clip_output_0"
+    listing = zoo_file("images/dataset.txt")
+    pre = [InputPreprocess(list(IMAGENET_MEAN), list(IMAGENET_STD), False)]
+    samples = list(load_calibration_set(listing, model.inputs, pre))[:8]
+    stats = collect_statistics(model, samples, True, [name], progress=False)[name]
+    lo, hi = choose_range(stats, "kl_divergence", "i8")
+    assert lo == stats.min and hi > 0.99 * stats.max
+
+
+def test_kl_keeps_a_tensor_away_from_zero():
+    """All values in [2, 3]: the range widened to 0 is [0, 3], but P keeps only the bins of
+    [2, 3]; counted that way, a range of one bin is not a candidate (it made KL 0 and
+    clipped everything: HardSigmoid gates, 99.7 %)."""
+    x = np.random.default_rng(12).uniform(2.0, 3.0, 200_000)
+    lo, hi = choose_range(stats_of(x), "kl_divergence", "i8")
+    assert lo == pytest.approx(x.min(), rel=0.01) and hi == pytest.approx(x.max(), rel=0.01)
+
+
 def test_kl_keeps_the_range_for_int16():
     """2048 bins cannot show what 65536 levels lose: KL falls back to [min, max]."""
     x = np.random.default_rng(10).laplace(0, 1, 100_000)
