@@ -8,15 +8,16 @@ under `--traceback`.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from collections.abc import Sequence
 
 from compiler import __version__
-from compiler.cli import import_cmd, interpret_cmd, opt_cmd, quantize_cmd
+from compiler.cli import build_cmd, import_cmd, inspect_cmd, interpret_cmd, opt_cmd, quantize_cmd
 from compiler.errors import CompilerError
 
-COMMANDS = (import_cmd, interpret_cmd, opt_cmd, quantize_cmd)
+COMMANDS = (import_cmd, interpret_cmd, opt_cmd, quantize_cmd, build_cmd, inspect_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,6 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `... | head`: the reader left; say nothing more
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (Python flushes it at exit)
+        return 0
     except Exception as exc:
         if args.traceback:
             traceback.print_exc()

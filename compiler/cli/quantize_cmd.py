@@ -26,6 +26,15 @@ def register(commands: argparse._SubParsersAction) -> None:
         "stay float (listed on stderr). The output .mlir runs with `interpret`.",
     )
     parser.add_argument("model", type=Path, help="the .onnx (or float .mlir) model")
+    add_quantization_options(parser)
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.mlir")
+    add_input_shape_option(parser)
+    parser.set_defaults(run=run)
+
+
+def add_quantization_options(parser: argparse.ArgumentParser) -> None:
+    """The options `quantize` and `build` share (RKNN's config() and build())."""
     parser.add_argument(
         "--dataset",
         type=Path,
@@ -91,27 +100,27 @@ def register(commands: argparse._SubParsersAction) -> None:
         help=f"the chip ({', '.join(TARGETS)}; default {DEFAULT_TARGET}): refuses dtypes "
         "its NPU does not compute",
     )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.mlir")
-    add_input_shape_option(parser)
-    parser.set_defaults(run=run)
+
+
+def quantize_options(args: argparse.Namespace, n_inputs: int) -> QuantizeOptions:
+    return QuantizeOptions(
+        dtype=DTYPES[args.dtype],
+        weight_dtype="i4" if args.weight_dtype == "int4" else None,
+        algorithm=args.algorithm,
+        per_channel=args.method == "channel",
+        optimization_level=args.optimization_level,
+        preprocess=_preprocess(args, n_inputs),
+        cfg=read_cfg(args.cfg) if args.cfg else None,
+        progress=not args.no_progress,
+        target=args.target,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     if args.output.suffix != ".mlir":
         raise CompilerError(f"-o {args.output}: the output must end in .mlir")
     model = load_ir(args.model, args.input_shape)
-    options = QuantizeOptions(
-        dtype=DTYPES[args.dtype],
-        weight_dtype="i4" if args.weight_dtype == "int4" else None,
-        algorithm=args.algorithm,
-        per_channel=args.method == "channel",
-        optimization_level=args.optimization_level,
-        preprocess=_preprocess(args, len(model.inputs)),
-        cfg=read_cfg(args.cfg) if args.cfg else None,
-        progress=not args.no_progress,
-        target=args.target,
-    )
+    options = quantize_options(args, len(model.inputs))
     result = quantize_model(model, args.dataset, options)
     for line in result.report.notes if result.report else []:
         print(line, file=sys.stderr)

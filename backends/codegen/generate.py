@@ -1,0 +1,118 @@
+"""`generate(model) -> Program`: the register command stream of every NPU op code generation
+covers, in block order, after the backend passes (partition-cpu, assign-layout,
+align-channels, tile, plan-memory).
+
+One module per op kind (`conv.py`, `fully_connected.py`) turns an op into tasks. Tasks of
+consecutive generated ops of one NPU segment form one PC chain (one job): each task's
+trailer points to the next (PC.BASE_ADDRESS, relocated to the command blob). A CPU op, or an
+NPU op without code generation yet (listed in `Program.unsupported`), ends the chain: the
+runtime runs it between two jobs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Protocol
+
+from xdsl.dialects.builtin import DictionaryAttr, IntAttr, ModuleOp
+from xdsl.dialects.func import FuncOp, ReturnOp
+from xdsl.ir import Operation
+
+from backends.codegen.buffers import ARENA, COMMANDS, WEIGHTS, input_buffer, output_buffer
+from backends.codegen.conv import conv_tasks
+from backends.codegen.emit import WORD_BYTES, NotGenerated, Program, ProgramBuilder, TaskWords
+from backends.codegen.fully_connected import fully_connected_tasks
+from backends.codegen.mac_task import OpContext
+from backends.targets import Target, get_target
+from dialects.errors import CompilerError
+from dialects.npu import ops as npu
+from dialects.npu import placement as pl
+from dialects.onnx import ConstantOp
+from dialects.weights import WeightTable
+
+
+class ModelLike(Protocol):
+    """What code generation reads of a model (`compiler.ir_model.IRModel` is one)."""
+
+    module: ModuleOp
+    weights: WeightTable
+
+
+Generator = Callable[..., Iterator[TaskWords]]
+GENERATED_DTYPES = ("i8", "i16")
+GENERATORS: dict[type[npu.NpuOp], Generator] = {
+    npu.Conv2dOp: conv_tasks,
+    npu.FullyConnectedOp: fully_connected_tasks,
+}
+
+
+def generate(model: ModelLike, target: Target | None = None) -> Program:
+    """The program of `model`; `target` overrides the module's `backend.chip` (a variant
+    built with `dataclasses.replace`, whose CBUF the tile pass must have used too)."""
+    func = main_func(model.module)
+    chip = target or get_target(pl.get_str(model.module, pl.CHIP))
+    builder = ProgramBuilder()
+    ctx = OpContext(func, model.weights, chip, builder.blob)
+    unsupported: list[str] = []
+    chain_segment: int | None = None
+    for index, op in enumerate(func.body.blocks[0].ops):
+        if isinstance(op, ConstantOp | ReturnOp):
+            continue
+        if pl.get_str(op, pl.TARGET) != "npu" or not isinstance(op, npu.NpuOp):
+            chain_segment = None
+            continue
+        make = GENERATORS.get(type(op))
+        reason = None if make is not None else f"no code generation for {op.name} yet"
+        if make is not None and op.quant.element not in GENERATED_DTYPES:
+            reason = f"no code generation for {op.quant.element} {op.name} yet"
+        if reason is not None:
+            unsupported.append(f"{op.describe()}: {reason}")
+            chain_segment = None
+            continue
+        segment = pl.get_int(op, pl.SEGMENT)
+        name = op.node_name or (op.output_names or [""])[0]
+        try:
+            tasks = list(make(op, ctx))
+        except NotGenerated as exc:
+            unsupported.append(str(exc))
+            chain_segment = None
+            continue
+        for task in tasks:
+            builder.add(index, name, task, chained=chain_segment is not None
+                        and chain_segment == segment)  # fmt: skip
+            chain_segment = segment
+    program = builder.build()
+    program.unsupported = unsupported
+    program.buffer_bytes = _buffer_bytes(model.module, func, program)
+    return program
+
+
+def main_func(module: ModuleOp) -> FuncOp:
+    funcs = [op for op in module.ops if isinstance(op, FuncOp)]
+    for func in funcs:
+        if func.sym_name.data == "main":
+            return func
+    if len(funcs) != 1:
+        raise CompilerError(f"expected one function `main` in the module, found {len(funcs)}")
+    return funcs[0]
+
+
+def _buffer_bytes(module: ModuleOp, func: FuncOp, program: Program) -> dict[int, int]:
+    sizes = {
+        WEIGHTS: len(program.weight_blob),
+        ARENA: pl.get_int(module, pl.INTERNAL_BYTES, 0) or 0,
+        COMMANDS: len(program.words) * WORD_BYTES,
+    }
+    block = func.body.blocks[0]
+    arg_attrs = func.arg_attrs.data if func.arg_attrs is not None else ()
+    for index, attrs in enumerate(arg_attrs):
+        size = attrs.data.get(pl.BYTES) if isinstance(attrs, DictionaryAttr) else None
+        if isinstance(size, IntAttr):
+            sizes[input_buffer(index)] = size.data
+    ret = block.last_op
+    if isinstance(ret, ReturnOp):
+        for index, value in enumerate(ret.operands):
+            owner = value.owner
+            if isinstance(owner, Operation):
+                sizes[output_buffer(len(block.args), index)] = pl.get_int(owner, pl.BYTES, 0) or 0
+    return sizes

@@ -1,0 +1,112 @@
+"""Walking the command stream: `run_tasks(words, memory, start)` fetches a task's words from
+`start` up to its op-enable word, decodes each (`backends.registers.decode`) into the
+register file, executes what the registers describe when the op-enable word comes, then
+follows the trailer's PC.BASE_ADDRESS to the next task (an address in the command buffer)
+until a task's trailer has none (0, or the bare NOP word of a single-task chain).
+
+The trailer's PC.REGISTER_AMOUNTS must announce the next task's size as Mesa computes it
+(`backends.registers.data_amount`). Only convolution tasks (op-enable CNA | CORE | DPU |
+DPU_RDMA) are simulated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from backends.registers import CMD, CONV_BLOCKS, RegisterError, data_amount, decode, unpack
+from backends.targets import Target, get_target
+from runtime.simulator.dpu import run_dpu
+from runtime.simulator.mac import run_mac
+from runtime.simulator.memory import WORD_BYTES, Memory, SimulatorError
+from runtime.simulator.registers import RegisterFile
+
+BLOCK_ENABLES = ("CNA", "CORE", "DPU", "DPU_RDMA", "PPU", "PPU_RDMA")
+
+
+@dataclass(frozen=True)
+class TaskTrace:
+    """One executed task: its first word and word count, and the blocks it started."""
+
+    first_word: int
+    word_count: int
+    blocks: tuple[str, ...]
+
+
+def run_tasks(
+    words: Sequence[int],
+    memory: Memory,
+    start: int = 0,
+    target: Target | None = None,
+    registers: RegisterFile | None = None,
+    after_task: Callable[[TaskTrace], None] | None = None,
+) -> list[TaskTrace]:
+    """Run the chain of tasks whose first word is `words[start]`; `words` are the patched
+    words the loader stored in `memory`'s command buffer. `after_task` sees each task
+    when it is done (memory as it left it)."""
+    chip = target or get_target()
+    regs = registers or RegisterFile()
+    traces: list[TaskTrace] = []
+    position, announced = start, None
+    while True:
+        trace, next_address, amount = _run_task(words, position, regs, memory, chip)
+        if announced is not None and data_amount(trace.word_count) != announced:
+            raise SimulatorError(
+                f"task at word {position}: {trace.word_count} words, but the previous "
+                f"trailer announced PC_DATA_AMOUNT {announced}"
+            )
+        traces.append(trace)
+        if after_task is not None:
+            after_task(trace)
+        if not next_address:
+            return traces
+        position, announced = _word_index(next_address, memory, len(words)), amount
+
+
+def _run_task(words: Sequence[int], start: int, regs: RegisterFile, memory: Memory,
+              target: Target) -> tuple[TaskTrace, int, int]:  # fmt: skip
+    next_address, amount = 0, 0
+    index = start
+    while True:
+        if index >= len(words):
+            raise SimulatorError(f"the task at word {start} has no op-enable word")
+        try:
+            block, register, fields = decode(words[index])
+        except RegisterError as exc:
+            raise SimulatorError(f"word {index}: {exc}") from None
+        _, value, _ = unpack(words[index])
+        if block == CMD:
+            if register == "OP_ENABLE":
+                blocks = tuple(b for b in BLOCK_ENABLES if fields[f"{b}_OP_EN"])
+                _execute(blocks, regs, memory, target, index)
+                return TaskTrace(start, index + 1 - start, blocks), next_address, amount
+        elif block == "PC":
+            if register == "BASE_ADDRESS":
+                next_address = fields["PC_SOURCE_ADDR"] << 4
+            elif register == "REGISTER_AMOUNTS":
+                amount = fields["PC_DATA_AMOUNT"]
+            else:
+                raise SimulatorError(f"word {index}: PC.{register} in a command stream")
+        else:
+            regs.write(block, register, value)
+        index += 1
+
+
+def _execute(blocks: tuple[str, ...], regs: RegisterFile, memory: Memory, target: Target,
+             index: int) -> None:  # fmt: skip
+    if set(blocks) != set(CONV_BLOCKS):
+        raise SimulatorError(
+            f"word {index}: op-enable of {', '.join(blocks) or 'no block'}: only convolution "
+            f"tasks ({' | '.join(CONV_BLOCKS)}) are simulated"
+        )
+    shape, acc = run_mac(regs, memory, target)
+    run_dpu(acc, shape, regs, memory, target)
+
+
+def _word_index(address: int, memory: Memory, count: int) -> int:
+    if memory.commands_buffer is None:
+        raise SimulatorError("the memory has no command buffer (use runtime.simulator.load)")
+    buffer_id, offset = memory.locate(address, WORD_BYTES)
+    if buffer_id != memory.commands_buffer or offset % WORD_BYTES or offset // WORD_BYTES >= count:
+        raise SimulatorError(f"next task address {address:#x} is not a word of the commands")
+    return offset // WORD_BYTES

@@ -1,0 +1,102 @@
+"""`build` and `inspect` on the command line: a container from the digits CNN (op table with
+ONNX names, NPU/CPU placement, task ranges), byte-identical rebuilds, op_target, the
+dataset rule, one-line errors, and `inspect --disasm` decoding the register writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from backends.container import read_container
+from compiler.cli import main
+from tests.zoo import zoo_file
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def digits() -> tuple[Path, Path]:
+    return zoo_file("digits/digits_cnn.onnx"), zoo_file("digits/data16/dataset.txt")
+
+
+def build(capsys, tmp_path: Path, digits, *extra: object, out: str = "d.rknn"):
+    model, dataset = digits
+    return run_cli(capsys, "build", model, "--dataset", dataset, "--no-progress", "-o",
+                   tmp_path / out, *extra)  # fmt: skip
+
+
+def test_build_writes_a_container_with_the_op_table(tmp_path: Path, capsys, digits):
+    code, _, err = build(capsys, tmp_path, digits)
+    assert code == 0, err
+    assert "ops: 7 on the NPU, 2 on the CPU" in err and "time: quantize" in err
+    container = read_container(tmp_path / "d.rknn")
+    assert container.target == "rk3588"
+    ops = container.metadata["ops"]
+    convs = [op for op in ops if op["op"] == "npu.conv2d"]
+    assert [op["node"] for op in convs] == [
+        "/features/features.0/features.0.0/Conv",
+        "/features/features.2/features.2.0/Conv",
+        "/features/features.4/features.4.0/Conv",
+    ]
+    assert all(op["target"] == "npu" and op["tasks"][1] >= 1 for op in convs)
+    edges = [op for op in ops if op["target"] == "cpu"]
+    assert [op["op"] for op in edges] == ["npu.quantize", "npu.dequantize"]
+    assert container.metadata["inputs"] == [
+        {"name": "input", "shape": [1, 1, 16, 16], "dtype": "float32", "kind": "input"}
+    ]
+    assert len(container.sections["commands"]) % 8 == 0 and container.sections["weights"]
+
+
+def test_rebuild_is_byte_identical(tmp_path: Path, capsys, digits):
+    assert build(capsys, tmp_path, digits, out="a.rknn")[0] == 0
+    assert build(capsys, tmp_path, digits, out="b.rknn")[0] == 0
+    assert (tmp_path / "a.rknn").read_bytes() == (tmp_path / "b.rknn").read_bytes()
+
+
+def test_op_target_sends_an_op_to_the_cpu(tmp_path: Path, capsys, digits):
+    code, _, err = build(capsys, tmp_path, digits, "--op-target", "/fc/Gemm=cpu")
+    assert code == 0, err
+    ops = read_container(tmp_path / "d.rknn").metadata["ops"]
+    (gemm,) = [op for op in ops if op["node"] == "/fc/Gemm"]
+    assert gemm["target"] == "cpu" and gemm["op"] == "onnx.Gemm"
+
+
+def test_int8_needs_a_dataset(tmp_path: Path, capsys, digits):
+    code, _, err = run_cli(capsys, "build", digits[0], "-o", tmp_path / "d.rknn")
+    assert code == 2 and err.count("\n") == 1 and "needs a calibration dataset" in err
+    assert not (tmp_path / "d.rknn").exists()
+
+
+def test_float16_needs_no_dataset(tmp_path: Path, capsys, digits):
+    code, _, err = run_cli(capsys, "build", digits[0], "--dtype", "float16", "--no-progress",
+                           "-o", tmp_path / "d.rknn")  # fmt: skip
+    assert code == 0, err
+
+
+@pytest.mark.parametrize("entry", ["conv", "conv=npu", "=cpu"])
+def test_bad_op_target_is_one_line(tmp_path: Path, capsys, digits, entry: str):
+    code, _, err = build(capsys, tmp_path, digits, "--op-target", entry)
+    assert code == 2 and err.startswith("error: --op-target") and err.count("\n") == 1
+
+
+def test_inspect_prints_the_table_and_disassembles(tmp_path: Path, capsys, digits):
+    assert build(capsys, tmp_path, digits)[0] == 0
+    code, out, _ = run_cli(capsys, "inspect", tmp_path / "d.rknn", "--disasm")
+    assert code == 0
+    assert "target rk3588" in out and "/features/features.0/features.0.0/Conv" in out
+    assert "task 0: npu.conv2d" in out
+    assert "CNA.CONV_CON3  CONV_X_STRIDE=1, CONV_Y_STRIDE=1" in out  # 3x3 stride-1 conv
+
+
+def test_inspect_rejects_a_damaged_file_in_one_line(tmp_path: Path, capsys, digits):
+    assert build(capsys, tmp_path, digits)[0] == 0
+    data = bytearray((tmp_path / "d.rknn").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (tmp_path / "bad.rknn").write_bytes(bytes(data))
+    code, _, err = run_cli(capsys, "inspect", tmp_path / "bad.rknn")
+    assert code == 2 and err.count("\n") == 1 and "checksum" in err

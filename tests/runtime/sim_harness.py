@@ -1,0 +1,156 @@
+"""Running compiled models on the simulator against the `npu` reference executor: small ONNX
+graphs lowered (ranges measured on the samples the tests run), the backend passes, code
+generation, then each PC chain of the program run on its own with the tensors it reads
+written from the reference, and every tensor it writes read back and compared exactly."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+
+from backends.cbuf import Cbuf, tile
+from backends.codegen import COMMANDS, WEIGHTS, Program, generate
+from backends.codegen.tensors import Placed, placed
+from backends.layout import NC1HWC2, NHWC, ceil_div, from_nc1hwc2, to_nc1hwc2
+from backends.targets import Target, get_target
+from compiler.ir_model import IRModel
+from compiler.npu_reference import build_kernel
+from compiler.pipeline import parse_pipeline, run_pipeline
+from dialects.npu import ops as npu
+from dialects.npu.placement import set_tasks
+from passes.tile import problem_for
+from runtime.simulator import Memory, load, run_tasks
+from tests.helpers.npu import Input, import_graph, lower, measured_ranges, onnx_graph, samples
+
+BACKEND = "partition-cpu,assign-layout,align-channels,tile,plan-memory"
+STORAGE = {"i8": np.int8, "i16": np.int16}
+
+
+def small_cbuf(banks: int = 4, bank_bytes: int = 512) -> Target:
+    """RK3588 with a tiny CBUF, so that small convolutions split into many tasks."""
+    return dataclasses.replace(get_target("rk3588"), cbuf_banks=banks, cbuf_bank_bytes=bank_bytes)
+
+
+def compiled(nodes: Sequence[onnx.NodeProto], inputs: Sequence[Input], outputs: Sequence[str],
+             inits: Mapping[str, np.ndarray] | None = None, passes: str = "fuse-activation",
+             target: Target | None = None, seed: int = 0,
+             **plan_options) -> tuple[IRModel, list[dict[str, np.ndarray]]]:  # fmt: skip
+    """The graph imported, `passes` run, lowered on ranges measured on two samples, and the
+    backend passes run (with `target`'s CBUF when given). Returns the model and the samples."""
+    model = import_graph(onnx_graph(nodes, inputs, outputs, inits), passes)
+    feeds = samples(model, 2, seed)
+    after, _ = lower(model, measured_ranges(model, feeds), **plan_options)
+    run_pipeline(after, parse_pipeline(BACKEND))
+    if target is not None:
+        retile(after, target)
+    return after, feeds
+
+
+def retile(model: IRModel, target: Target) -> None:
+    """The tile pass's split again, on `target`'s CBUF (the pass reads the chip by name)."""
+    cbuf = Cbuf(target.cbuf_banks, target.cbuf_bank_bytes)
+    for op in model.main.body.blocks[0].ops:
+        if isinstance(op, npu.NpuOp) and op.attributes.get("backend.tasks") is not None:
+            problem = problem_for(op, target)
+            if problem is not None:
+                set_tasks(op, tile(problem, cbuf))
+
+
+def reference(model: IRModel, feed: Mapping[str, np.ndarray]) -> dict:
+    """Every `npu` op's result on the reference executor, by SSA value."""
+    block = model.main.body.blocks[0]
+    env: dict = {arg: feed[spec.name] for arg, spec in zip(block.args, model.inputs, strict=True)}
+    for op in block.ops:
+        if isinstance(op, npu.NpuOp):
+            kernel = build_kernel(op, model.weights)
+            env[op.output] = kernel(*[env.get(v) for v in op.operands])
+    return env
+
+
+def to_bytes(x: np.ndarray, where: Placed) -> bytes:
+    data = np.asarray(x).astype(np.dtype(STORAGE[where.dtype]).newbyteorder("<"))
+    if where.layout == NC1HWC2:
+        data = to_nc1hwc2(data, where.c2)
+    elif where.layout == NHWC:
+        data = data.transpose(0, 2, 3, 1)
+    return np.ascontiguousarray(data).tobytes()
+
+
+def from_memory(memory: Memory, where: Placed) -> np.ndarray:
+    dtype = np.dtype(STORAGE[where.dtype]).newbyteorder("<")
+    if where.layout == NC1HWC2:
+        n, c, h, w = where.shape
+        shape = (n, ceil_div(c, where.c2), h, w, where.c2)
+    else:
+        shape = where.shape
+    count = int(np.prod(shape))
+    raw = memory.read(memory.base(where.buffer) + where.offset, count * dtype.itemsize)
+    data = np.frombuffer(raw, dtype).reshape(shape)
+    return from_nc1hwc2(data, where.shape[1]) if where.layout == NC1HWC2 else data.copy()
+
+
+@dataclass
+class Comparison:
+    op: npu.NpuOp
+    got: np.ndarray
+    expected: np.ndarray
+
+    @property
+    def exact(self) -> bool:
+        return self.got.shape == self.expected.shape and np.array_equal(self.got, self.expected)
+
+
+def simulate(model: IRModel, feed: Mapping[str, np.ndarray], program: Program | None = None,
+             target: Target | None = None) -> list[Comparison]:  # fmt: skip
+    """Run every chain of the program; for each generated op, the simulator's result and the
+    reference's."""
+    chip = target or get_target("rk3588")
+    program = program or generate(model, target)
+    env = reference(model, feed)
+    ops = list(model.main.body.blocks[0].ops)
+    memory, words = load(program.words, program.relocations,
+                         {**program.buffer_bytes, WEIGHTS: program.weight_blob}, COMMANDS)  # fmt: skip
+    results: list[Comparison] = []
+    ends = [*program.jobs[1:], len(program.tasks)]
+    for first, end in zip(program.jobs, ends, strict=True):
+        chain = [ops[t.op_index] for t in program.tasks[first:end]]
+        members = list(dict.fromkeys(chain))
+        produced = {op.output for op in members}
+        for op in members:
+            for value in (op.input, getattr(op, "residual", None)):
+                if value is not None and value not in produced:
+                    where = placed(value, model.main)
+                    memory.write(
+                        memory.base(where.buffer) + where.offset, to_bytes(env[value], where)
+                    )
+        last = {ops[t.op_index]: t.first_word for t in program.tasks[first:end]}
+        done = {word: op for op, word in last.items()}
+
+        def check(trace, done=done) -> None:
+            # read an op's result right after its last task: later ops may reuse its bytes
+            op = done.get(trace.first_word)
+            if op is not None:
+                got = from_memory(memory, placed(op.output, model.main))
+                results.append(Comparison(op, got, np.asarray(env[op.output])))
+
+        traces = run_tasks(words, memory, program.tasks[first].first_word, chip,
+                           after_task=check)  # fmt: skip
+        assert len(traces) == end - first
+    return results
+
+
+def assert_exact(results: list[Comparison], expected_ops: int | None = None) -> None:
+    assert results, "no generated op"
+    if expected_ops is not None:
+        assert len(results) == expected_ops
+    for r in results:
+        diff = np.abs(r.got.astype(np.int64) - r.expected.astype(np.int64))
+        assert r.exact, (
+            f"{r.op.describe()}: {int((diff > 0).sum())} values differ, max {diff.max()}"
+        )
+        # the comparison means something: the outputs are not all one value
+        assert np.unique(r.expected).size > 1, f"{r.op.describe()}: constant output"
