@@ -89,7 +89,7 @@ class Tile(ModulePass):
                 untiled += 1
                 continue
             try:
-                tasks = tile(problem, cbuf)
+                tasks = tile(problem, STREAMED if isinstance(child, npu.PoolOp) else cbuf)
             except TilingError as exc:
                 raise CompilerError(
                     f"{child.describe()}: no split into tasks fits the {target.name} CBUF "
@@ -113,6 +113,11 @@ def report(counts: list[tuple[int, npu.NpuOp]], untiled: int) -> str:
 
 
 # ---------------------------------------------------------------------- problems
+
+
+# The PPU reads a pool's input through PPU_RDMA straight from memory, not through the CBUF
+# (anchors §1.4): only the register field limits split a pool into tasks.
+STREAMED = Cbuf(1, 1 << 40)
 
 
 def feature(value: SSAValue, target: Target, rank: int | None = None) -> Feature:

@@ -150,6 +150,15 @@ def test_rk3566_has_c2_8():
     assert tasks_by_node(model)["conv"] == [(0, 8, 0, 12)]
 
 
+def test_global_pool_streams_from_memory():
+    """A global average pool over 160x160x16 int8 (409,600 B, more than the 384 KiB CBUF:
+    ppocrv4_det has it) is one task: the PPU reads through PPU_RDMA, not the CBUF."""
+    nodes = [helper.make_node("GlobalAveragePool", ["x"], ["y"], "gap")]
+    model = lowered(nodes, [("x", [1, 16, 160, 160])], ["y"])
+    tiled(model)
+    assert tasks_by_node(model)["gap"] == [(0, 1, 0, 16)]
+
+
 def test_eltwise_rows_count_inputs_and_output():
     # add of two 1 x 64 x 100 x 100 int8 tensors: 3 * 6,400 B a row, 393,216 B -> 20 rows
     nodes = [helper.make_node("Add", ["a", "b"], ["y"], "add")]
