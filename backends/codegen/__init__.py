@@ -9,6 +9,9 @@ weight blob and the relocations (DESIGN.md, "Register command streams and the co
 - `packing.py`: the weight layouts; `weights.py`: an op's weight arrays;
 - `dpu.py`: the DPU output stage (which registers carry the numerics contract);
 - `mac_task.py`: one MAC-array task's registers; `conv.py`, `fully_connected.py`: the ops;
+- `dpu_task.py`: a DPU-only task (MRDMA input, no CNA / CORE); `eltwise.py`, `lut.py`: the ops;
+- `pool.py`: a PPU task's registers and `npu.pool`; `datamove.py`: concat, slice, pad,
+  reshape as PPU copies;
 - `tensors.py`: where a tensor lives (layout, buffer, offset); `generate.py`: the driver.
 """
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from backends.codegen.buffers import COMMANDS, WEIGHTS
 from backends.container import Relocation
-from backends.registers import NOP_WORD, encode, task_trailer
+from backends.registers import CONV_BLOCKS, NOP_WORD, encode, task_trailer
 from dialects.errors import CompilerError
 
 WORD_BYTES = 8
@@ -34,6 +34,7 @@ class TaskWords:
     def __init__(self) -> None:
         self.words: list[int] = []
         self.relocations: list[tuple[int, int, int]] = []  # (word index, buffer id, offset)
+        self.blocks: tuple[str, ...] = CONV_BLOCKS  # what the trailer's op-enable starts
 
     def write(self, block: str, register: str, **fields: int) -> None:
         self.words.append(encode(block, register, **fields))
@@ -138,9 +139,10 @@ class ProgramBuilder:
             if has_next:
                 relocations.append(Relocation(len(words) * WORD_BYTES, COMMANDS,
                                               starts[i + 1] * WORD_BYTES))  # fmt: skip
-                words += task_trailer(next_address=0, next_words=counts[i + 1])
+                words += task_trailer(next_address=0, next_words=counts[i + 1],
+                                      blocks=pending.task.blocks)  # fmt: skip
             else:
-                words += task_trailer(single_task=not pending.chained)
+                words += task_trailer(single_task=not pending.chained, blocks=pending.task.blocks)
             tasks.append(TaskRecord(pending.op_index, pending.name, base, counts[i]))
         return Program(words, tasks, relocations, bytes(self.blob.data), jobs)
 

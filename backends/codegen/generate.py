@@ -20,9 +20,19 @@ from xdsl.ir import Operation
 
 from backends.codegen.buffers import ARENA, COMMANDS, WEIGHTS, input_buffer, output_buffer
 from backends.codegen.conv import conv_tasks
+from backends.codegen.datamove import (
+    concat_tasks,
+    pad_tasks,
+    reshape_tasks,
+    slice_tasks,
+    transpose_tasks,
+)
+from backends.codegen.eltwise import eltwise_tasks
 from backends.codegen.emit import WORD_BYTES, NotGenerated, Program, ProgramBuilder, TaskWords
 from backends.codegen.fully_connected import fully_connected_tasks
+from backends.codegen.lut import lut_tasks
 from backends.codegen.mac_task import OpContext
+from backends.codegen.pool import pool_tasks
 from backends.targets import Target, get_target
 from dialects.errors import CompilerError
 from dialects.npu import ops as npu
@@ -43,6 +53,14 @@ GENERATED_DTYPES = ("i8", "i16")
 GENERATORS: dict[type[npu.NpuOp], Generator] = {
     npu.Conv2dOp: conv_tasks,
     npu.FullyConnectedOp: fully_connected_tasks,
+    npu.EltwiseOp: eltwise_tasks,
+    npu.LutOp: lut_tasks,
+    npu.PoolOp: pool_tasks,
+    npu.ConcatOp: concat_tasks,
+    npu.SliceOp: slice_tasks,
+    npu.PadOp: pad_tasks,
+    npu.ReshapeOp: reshape_tasks,
+    npu.TransposeOp: transpose_tasks,
 }
 
 

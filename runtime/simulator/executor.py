@@ -5,8 +5,8 @@ follows the trailer's PC.BASE_ADDRESS to the next task (an address in the comman
 until a task's trailer has none (0, or the bare NOP word of a single-task chain).
 
 The trailer's PC.REGISTER_AMOUNTS must announce the next task's size as Mesa computes it
-(`backends.registers.data_amount`). Only convolution tasks (op-enable CNA | CORE | DPU |
-DPU_RDMA) are simulated.
+(`backends.registers.data_amount`). Simulated: convolution tasks (op-enable CNA | CORE | DPU |
+DPU_RDMA) and DPU-only tasks (DPU | DPU_RDMA: `dpu_task.py`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from backends.registers import CMD, CONV_BLOCKS, RegisterError, data_amount, decode, unpack
 from backends.targets import Target, get_target
 from runtime.simulator.dpu import run_dpu
+from runtime.simulator.dpu_task import DPU_BLOCKS, run_dpu_task
 from runtime.simulator.mac import run_mac
 from runtime.simulator.memory import WORD_BYTES, Memory, SimulatorError
+from runtime.simulator.ppu import PPU_BLOCKS, run_ppu
 from runtime.simulator.registers import RegisterFile
 
 BLOCK_ENABLES = ("CNA", "CORE", "DPU", "DPU_RDMA", "PPU", "PPU_RDMA")
@@ -94,6 +96,12 @@ def _run_task(words: Sequence[int], start: int, regs: RegisterFile, memory: Memo
 
 def _execute(blocks: tuple[str, ...], regs: RegisterFile, memory: Memory, target: Target,
              index: int) -> None:  # fmt: skip
+    if set(blocks) == set(PPU_BLOCKS):
+        run_ppu(regs, memory, target)
+        return
+    if set(blocks) == set(DPU_BLOCKS):
+        run_dpu_task(regs, memory, target)
+        return
     if set(blocks) != set(CONV_BLOCKS):
         raise SimulatorError(
             f"word {index}: op-enable of {', '.join(blocks) or 'no block'}: only convolution "

@@ -1,21 +1,49 @@
 """The NPU's register file as the simulator sees it: the last value written to each register
 of each block (a register never written holds 0, its reset value), read back by field
-name through the register map (`backends.registers`)."""
+name through the register map (`backends.registers`). DPU.LUT_ACCESS_DATA is a port, not
+storage: each write stores a LUT entry (`lut_table`, `backends/registers/dpu_values.py`)."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from backends.registers import RK3588, RegisterDatabase
 from backends.registers.values import signed32
+from runtime.simulator.memory import SimulatorError
 
 
 class RegisterFile:
     def __init__(self, db: RegisterDatabase = RK3588) -> None:
         self.db = db
         self.values: dict[str, dict[str, int]] = {block: {} for block in db.blocks}
+        self.luts: dict[int, dict[int, int]] = {}  # LUT_TABLE_ID -> {address: 16-bit entry}
 
     def write(self, block: str, register: str, raw: int) -> None:
         self.db.register(block, register)
         self.values[block][register] = raw
+        if (block, register) == ("DPU", "LUT_ACCESS_DATA"):
+            self._lut_write()
+
+    def _lut_write(self) -> None:
+        """Store the entry at LUT_ACCESS_CFG's LUT_ADDR of LUT_TABLE_ID and increment the
+        address (LUT_ACCESS_TYPE 1 = write) [nvdla]."""
+        cfg = self.fields("DPU", "LUT_ACCESS_CFG")
+        if cfg["LUT_ACCESS_TYPE"] != 1:
+            return
+        entry = self.field("DPU", "LUT_ACCESS_DATA", "LUT_ACCESS_DATA")
+        self.luts.setdefault(cfg["LUT_TABLE_ID"], {})[cfg["LUT_ADDR"]] = entry
+        register = self.db.register("DPU", "LUT_ACCESS_CFG")
+        cfg["LUT_ADDR"] += 1
+        self.values["DPU"]["LUT_ACCESS_CFG"] = register.encode(**cfg)
+
+    def lut_table(self, table_id: int, entries: int) -> np.ndarray:
+        """The table's entries as signed 16-bit numbers, int64; every one must be written."""
+        stored = self.luts.get(table_id, {})
+        missing = [a for a in range(entries) if a not in stored]
+        if missing:
+            raise SimulatorError(f"LUT table {table_id}: {len(missing)} entries never written")
+        raw = np.array([stored[a] for a in range(entries)], np.int64)
+        return np.where(raw >= 1 << 15, raw - (1 << 16), raw)
 
     def raw(self, block: str, register: str) -> int:
         self.db.register(block, register)  # a bad name is an error, not a silent 0

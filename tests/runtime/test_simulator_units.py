@@ -192,9 +192,9 @@ def test_streams_it_must_refuse():
     words = hand_task(memory, **at)
     with pytest.raises(SimulatorError, match="no op-enable"):
         run_tasks(words[:-1], memory)
-    ppu = [*words[:-1], encode("CMD", "OP_ENABLE", PPU_OP_EN=1, PPU_RDMA_OP_EN=1)]
+    mixed = [*words[:-1], encode("CMD", "OP_ENABLE", CORE_OP_EN=1, PPU_OP_EN=1)]
     with pytest.raises(SimulatorError, match="only convolution"):
-        run_tasks(ppu, memory)
+        run_tasks(mixed, memory)
     with pytest.raises(SimulatorError, match="unknown target"):
         run_tasks([0x7777_0000_0000_1000, *words], memory)
     with pytest.raises(SimulatorError, match=r"PC\.INTERRUPT_MASK"):
