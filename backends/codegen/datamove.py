@@ -79,8 +79,10 @@ def _check(op: npu.NpuOp, *sizes: tuple[int, int, int]) -> None:
 
 
 def concat_tasks(op: npu.ConcatOp, ctx: OpContext) -> Iterator[TaskWords]:
-    axis = op.axis.data % 4
     out = placed(op.output, ctx.func)
+    if len(out.shape) != 4:
+        raise NotGenerated(f"{op.describe()}: concat of {len(out.shape)}-D tensors")
+    axis = op.axis.data % 4
     _, _, oh, ow = out.shape
     start = 0
     tasks: list[PpuTask] = []

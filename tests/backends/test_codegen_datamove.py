@@ -104,3 +104,16 @@ def test_flatten_writes_the_row_major_layout():
     assert r["PPU.DST_SURF_STRIDE"]["DST_SURF_STRIDE"] == 12
     assert (r["PPU.DATA_CUBE_OUT_HEIGHT"]["CUBE_OUT_HEIGHT"],
             r["PPU.DATA_CUBE_OUT_WIDTH"]["CUBE_OUT_WIDTH"]) == (2, 3)  # fmt: skip
+
+
+def test_concat_of_3d_tensors_is_listed_not_failed():
+    """yolov8n's detection head concatenates [1, C, N] tensors: not generated yet, listed
+    (it crashed code generation once)."""
+    nodes = [
+        helper.make_node("Relu", ["x"], ["a"], name="relu_a"),
+        helper.make_node("Relu", ["x"], ["b"], name="relu_b"),
+        helper.make_node("Concat", ["a", "b"], ["y"], name="cat3", axis=1),
+    ]
+    model, _ = compiled(nodes, [("x", [1, 4, 6])], ["y"])
+    program = generate(model)
+    assert any('"cat3"' in line or "'cat3'" in line for line in program.unsupported)
