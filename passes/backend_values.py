@@ -25,17 +25,6 @@ def target_of(module: ModuleOp) -> Target:
     return get_target(get_str(module, CHIP))
 
 
-def main_func(module: ModuleOp) -> FuncOp:
-    """The model's function: `main`, or the only function in the module."""
-    funcs = [op for op in module.ops if isinstance(op, FuncOp)]
-    for func in funcs:
-        if func.sym_name.data == "main":
-            return func
-    if len(funcs) != 1:
-        raise CompilerError(f"expected one function `main` in the module, found {len(funcs)}")
-    return funcs[0]
-
-
 def runs_on_npu(op: Operation) -> bool:
     return get_str(op, TARGET) == "npu"
 

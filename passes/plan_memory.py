@@ -38,6 +38,7 @@ from xdsl.passes import ModulePass
 
 from backends.cbuf import align_up
 from backends.targets import Target
+from dialects.module import main_func
 from dialects.npu.placement import (
     BUFFER,
     BYTES,
@@ -49,7 +50,6 @@ from dialects.npu.placement import (
 from dialects.onnx import ConstantOp
 from passes.backend_values import (
     element_bits,
-    main_func,
     runs_on_npu,
     shape_of,
     target_of,

@@ -52,13 +52,13 @@ from backends.cbuf import (
 )
 from backends.targets import Target
 from dialects.errors import CompilerError
+from dialects.module import main_func
 from dialects.npu import ops as npu
 from dialects.npu.placement import TASKS, set_tasks
 from passes.backend_values import (
     element_bits,
     element_bytes,
     layout_of,
-    main_func,
     runs_on_npu,
     shape_of,
     target_of,

@@ -34,7 +34,7 @@ from backends.codegen.lut import lut_tasks
 from backends.codegen.mac_task import OpContext
 from backends.codegen.pool import pool_tasks
 from backends.targets import Target, get_target
-from dialects.errors import CompilerError
+from dialects.module import main_func
 from dialects.npu import ops as npu
 from dialects.npu import placement as pl
 from dialects.onnx import ConstantOp
@@ -103,16 +103,6 @@ def generate(model: ModelLike, target: Target | None = None) -> Program:
     program.unsupported = unsupported
     program.buffer_bytes = _buffer_bytes(model.module, func, program)
     return program
-
-
-def main_func(module: ModuleOp) -> FuncOp:
-    funcs = [op for op in module.ops if isinstance(op, FuncOp)]
-    for func in funcs:
-        if func.sym_name.data == "main":
-            return func
-    if len(funcs) != 1:
-        raise CompilerError(f"expected one function `main` in the module, found {len(funcs)}")
-    return funcs[0]
 
 
 def _buffer_bytes(module: ModuleOp, func: FuncOp, program: Program) -> dict[int, int]:

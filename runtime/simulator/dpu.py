@@ -161,6 +161,22 @@ def ew_stage(v: np.ndarray, regs: RegisterFile, memory: Memory, table: OperandTa
     return relu(v, regs, cfg, "EW", "DPU", "EW_RELUX_CMP_VALUE")
 
 
+def cube_size(regs: RegisterFile) -> tuple[int, int, int, int]:
+    """The DPU's data cube (channels, real channels, height, width), which the DPU_RDMA's
+    must equal."""
+    f = regs.field
+    width = f("DPU", "DATA_CUBE_WIDTH", "WIDTH") + 1
+    height = f("DPU", "DATA_CUBE_HEIGHT", "HEIGHT") + 1
+    channels = f("DPU", "DATA_CUBE_CHANNEL", "CHANNEL") + 1
+    real = f("DPU", "DATA_CUBE_CHANNEL", "ORIG_CHANNEL") + 1
+    rdma = (f("DPU_RDMA", "RDMA_DATA_CUBE_CHANNEL", "CHANNEL") + 1,
+            f("DPU_RDMA", "RDMA_DATA_CUBE_HEIGHT", "HEIGHT") + 1,
+            f("DPU_RDMA", "RDMA_DATA_CUBE_WIDTH", "WIDTH") + 1)  # fmt: skip
+    if rdma != (channels, height, width):
+        raise SimulatorError(f"DPU_RDMA cube {rdma} vs DPU cube {(channels, height, width)}")
+    return channels, real, height, width
+
+
 def output_cube(regs: RegisterFile, shape: ConvShape) -> tuple[Cube, str]:
     """Where the WDMA writes, and the output dtype."""
     f = regs.field
@@ -172,18 +188,10 @@ def output_cube(regs: RegisterFile, shape: ConvShape) -> tuple[Cube, str]:
         raise SimulatorError("only DPU output to memory is simulated")
     if not f("DPU_RDMA", "RDMA_FEATURE_MODE_CFG", "MRDMA_DISABLE"):
         raise SimulatorError("a DPU main-data read (MRDMA) is not simulated")
-    width = f("DPU", "DATA_CUBE_WIDTH", "WIDTH") + 1
-    height = f("DPU", "DATA_CUBE_HEIGHT", "HEIGHT") + 1
-    channels = f("DPU", "DATA_CUBE_CHANNEL", "CHANNEL") + 1
-    real = f("DPU", "DATA_CUBE_CHANNEL", "ORIG_CHANNEL") + 1
+    channels, real, height, width = cube_size(regs)
     if (channels, height, width) != (shape.out_channels, shape.out_height, shape.out_width):
         core = (shape.out_channels, shape.out_height, shape.out_width)
         raise SimulatorError(f"DPU cube {(channels, height, width)} vs CORE output {core}")
-    rdma = (f("DPU_RDMA", "RDMA_DATA_CUBE_CHANNEL", "CHANNEL") + 1,
-            f("DPU_RDMA", "RDMA_DATA_CUBE_HEIGHT", "HEIGHT") + 1,
-            f("DPU_RDMA", "RDMA_DATA_CUBE_WIDTH", "WIDTH") + 1)  # fmt: skip
-    if rdma != (channels, height, width):
-        raise SimulatorError(f"DPU_RDMA cube {rdma} vs DPU cube {(channels, height, width)}")
     dtype = PRECISION_NAME.get(f("DPU", "DATA_FORMAT", "OUT_PRECISION"), "?")
     if dtype not in STORAGE:
         raise SimulatorError(f"output precision {dtype} is not simulated")

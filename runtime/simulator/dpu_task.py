@@ -42,7 +42,7 @@ from backends.registers.values import (
 from backends.targets import Target
 from dialects.npu import numerics as nx
 from runtime.simulator.cube import STORAGE, Cube, read_cube, write_cube
-from runtime.simulator.dpu import OperandTable, alu, multiply, relu, sdp_stage
+from runtime.simulator.dpu import OperandTable, alu, cube_size, multiply, relu, sdp_stage
 from runtime.simulator.memory import Memory, SimulatorError
 from runtime.simulator.registers import RegisterFile
 
@@ -59,15 +59,7 @@ def cubes(regs: RegisterFile) -> tuple[Cube, Cube]:
             raise SimulatorError(f"{block}.{register}.CONV_MODE of a DPU-only task is not 0")
     if f("DPU", "FEATURE_MODE_CFG", "OUTPUT_MODE") != DPU_OUTPUT_TO_MEMORY:
         raise SimulatorError("only DPU output to memory is simulated")
-    width = f("DPU", "DATA_CUBE_WIDTH", "WIDTH") + 1
-    height = f("DPU", "DATA_CUBE_HEIGHT", "HEIGHT") + 1
-    channels = f("DPU", "DATA_CUBE_CHANNEL", "CHANNEL") + 1
-    real = f("DPU", "DATA_CUBE_CHANNEL", "ORIG_CHANNEL") + 1
-    rdma = (f("DPU_RDMA", "RDMA_DATA_CUBE_CHANNEL", "CHANNEL") + 1,
-            f("DPU_RDMA", "RDMA_DATA_CUBE_HEIGHT", "HEIGHT") + 1,
-            f("DPU_RDMA", "RDMA_DATA_CUBE_WIDTH", "WIDTH") + 1)  # fmt: skip
-    if rdma != (channels, height, width):
-        raise SimulatorError(f"DPU_RDMA cube {rdma} vs DPU cube {(channels, height, width)}")
+    channels, real, height, width = cube_size(regs)
     in_dtype = PRECISION_NAME.get(f("DPU_RDMA", "RDMA_FEATURE_MODE_CFG", "IN_PRECISION"), "?")
     out_dtype = PRECISION_NAME.get(f("DPU", "DATA_FORMAT", "OUT_PRECISION"), "?")
     if in_dtype not in STORAGE or out_dtype not in STORAGE:
