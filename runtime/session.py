@@ -1,0 +1,276 @@
+"""Running a whole container on the simulator: `Session(path_or_container).run(inputs)`.
+
+The container's `module` section (the post-backend IR, MLIR text) is parsed back into xDSL,
+its ops walked in block order:
+
+* NPU ops run as their jobs: the first NPU op of a job runs the job's chain of tasks
+  (`run_tasks` from the job's first task); the job covers the consecutive NPU ops that follow
+  it. An NPU op with no task (listed as not generated) cannot run here: the only numpy model
+  of the `npu` ops is the compiler's reference executor, which the runtime does not import.
+* CPU ops run in numpy on values held by SSA value: float ONNX ops through
+  `runtime.kernels.KERNELS`, `npu.quantize` / `dequantize` / `requantize` through
+  `dialects.npu.numerics` (NCHW arrays).
+* A value crossing between the two sides goes through simulated memory at its
+  `backend.buffer` / `backend.offset`, in its `backend.layout` (`backends.codegen.tensors`):
+  a CPU result an NPU op reads is written there, an NPU result a CPU op (or the caller) reads
+  is read back from there.
+
+Memory holds the weight blob (buffer 0), the arena (1), the command blob (2, relocations
+patched by the simulator's loader) and the model's input and output buffers (3, 4, ...).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, ModuleOp
+from xdsl.dialects.func import FuncOp, ReturnOp
+from xdsl.ir import BlockArgument, Operation, SSAValue
+from xdsl.parser import Parser
+
+from backends.codegen.buffers import COMMANDS, WEIGHTS
+from backends.codegen.tensors import Placed, placed
+from backends.container import Container, read_container, unpack_relocations
+from backends.container import format as sections_format
+from backends.layout import NC1HWC2, NHWC, ceil_div, from_nc1hwc2, to_nc1hwc2
+from backends.targets import get_target
+from dialects.context import make_context
+from dialects.npu import numerics as nx
+from dialects.npu import ops as npu
+from dialects.npu import placement as pl
+from dialects.npu.attributes import QuantAttr
+from dialects.onnx import ConstantOp, OnnxOp, dense_to_numpy
+from dialects.weights import WeightRefAttr, WeightTable
+from runtime.kernels import FIRST_OUTPUT_KERNELS, KERNELS
+from runtime.kernels.quantized import channel_shape, rescale
+from runtime.simulator import load, run_tasks
+
+MODULE = "module"  # the container section holding the post-backend IR (compiler/build.py)
+STORAGE = {"i8": np.int8, "i16": np.int16, "f16": np.float16}
+
+
+class SessionError(Exception):
+    """The container cannot be run on the simulator (one line, naming the op)."""
+
+
+def unpack_arrays(data: bytes) -> dict[str, np.ndarray]:
+    """The arrays `compiler.build.pack_arrays` wrote: a u64 header length, a JSON index,
+    then the data."""
+    if not data:
+        return {}
+    length = int.from_bytes(data[:8], "little")
+    index = json.loads(data[8 : 8 + length])
+    body = memoryview(data)[8 + length :]
+    arrays = {}
+    for entry in index:
+        raw = body[entry["offset"] : entry["offset"] + entry["bytes"]]
+        # a copy: aligned and writable like the compiler's own arrays (numpy's BLAS may sum
+        # in another order on a misaligned buffer, and float results would then differ)
+        array = np.frombuffer(raw, np.dtype(entry["dtype"])).reshape(entry["shape"])
+        arrays[entry["name"]] = array.copy()
+    return arrays
+
+
+class Session:
+    """A container loaded into simulated memory, ready to `run`."""
+
+    def __init__(self, source: str | Path | Container) -> None:
+        self.container = source if isinstance(source, Container) else read_container(source)
+        meta = self.container.metadata
+        sections = self.container.sections
+        self.metadata = meta
+        self.target = get_target(self.container.target)
+        module = Parser(make_context(), sections[MODULE].decode()).parse_module()
+        assert isinstance(module, ModuleOp)
+        self.module = module
+        funcs = [op for op in module.ops if isinstance(op, FuncOp)]
+        if len(funcs) != 1:
+            raise SessionError(f"the module holds {len(funcs)} functions, not one")
+        self.func = funcs[0]
+        self.ops = list(self.func.body.blocks[0].ops)
+        self.weights = WeightTable(unpack_arrays(sections.get(sections_format.CPU_WEIGHTS, b"")))
+        self.tasks = [tuple(t) for t in meta["tasks"]]
+        self.jobs = list(meta["jobs"])
+        commands = sections.get(sections_format.COMMANDS, b"")
+        words = [int.from_bytes(commands[i : i + 8], "little") for i in range(0, len(commands), 8)]
+        buffers = {int(k): v for k, v in meta["memory"]["buffers"].items()}
+        buffers[WEIGHTS] = sections.get(sections_format.WEIGHTS, b"")
+        buffers.pop(COMMANDS, None)
+        relocations = unpack_relocations(sections.get(sections_format.RELOCATIONS, b""))
+        self.memory, self.words = load(words, relocations, buffers, COMMANDS)
+        # the job each op with tasks starts or belongs to, by block index
+        ends = [*self.jobs[1:], len(self.tasks)]
+        self._job_of: dict[int, int] = {}
+        for job, (first, end) in enumerate(zip(self.jobs, ends, strict=True)):
+            for op_index, _, _ in self.tasks[first:end]:
+                self._job_of.setdefault(op_index, job)
+
+    # ------------------------------------------------------------------ running
+    def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        block = self.func.body.blocks[0]
+        env: dict[SSAValue, np.ndarray] = {}
+        for arg, spec in zip(block.args, self.metadata["inputs"], strict=True):
+            if spec["name"] not in inputs:
+                raise SessionError(f"no value for model input {spec['name']!r}")
+            value = np.asarray(inputs[spec["name"]], np.dtype(spec["dtype"]))
+            if tuple(value.shape) != tuple(spec["shape"]):
+                raise SessionError(
+                    f"model input {spec['name']!r}: shape {value.shape}, expected {spec['shape']}"
+                )
+            env[arg] = value
+            if any(self._on_npu(use.operation) for use in arg.uses):
+                self._write(arg, value)
+        done_jobs: set[int] = set()
+        for index, op in enumerate(self.ops):
+            if isinstance(op, ReturnOp):
+                return self._outputs(op, env)
+            if isinstance(op, ConstantOp):
+                continue  # evaluated when a CPU op reads it
+            if self._on_npu(op):
+                self._run_npu(index, op, done_jobs)
+            else:
+                self._run_cpu(op, env)
+        raise SessionError("the function has no return")
+
+    def _outputs(self, ret: ReturnOp, env: dict) -> dict[str, np.ndarray]:
+        results = {}
+        for value, spec in zip(ret.operands, self.metadata["outputs"], strict=True):
+            results[spec["name"]] = np.asarray(self._value(value, env))
+        return results
+
+    def _on_npu(self, op: Operation) -> bool:
+        return pl.get_str(op, pl.TARGET, "cpu") == "npu"
+
+    def _run_npu(self, index: int, op: Operation, done_jobs: set[int]) -> None:
+        job = self._job_of.get(index)
+        if job is None:
+            name = op.describe() if hasattr(op, "describe") else op.name
+            raise SessionError(f"{name}: not generated yet: cannot run on the simulator")
+        if job in done_jobs:
+            return
+        done_jobs.add(job)
+        first = self.jobs[job]
+        end = self.jobs[job + 1] if job + 1 < len(self.jobs) else len(self.tasks)
+        traces = run_tasks(self.words, self.memory, self.tasks[first][1], self.target)
+        if len(traces) != end - first:
+            raise SessionError(f"job {job}: ran {len(traces)} tasks, expected {end - first}")
+
+    def _run_cpu(self, op: Operation, env: dict) -> None:
+        if isinstance(op, npu.QuantizeOp):
+            real = np.asarray(self._value(op.input, env), np.float32)
+            mean, std = npu.floats(op.mean), npu.floats(op.std)
+            if mean:
+                shape = channel_shape(real.ndim, op.channel_axis.data)
+                real = (real - np.asarray(mean, np.float32).reshape(shape)) / np.asarray(
+                    std, np.float32
+                ).reshape(shape)
+            results = [nx.quantize(real, op.quant.params())]
+        elif isinstance(op, npu.DequantizeOp):
+            results = [nx.dequantize(self._value(op.input, env), _quant(op.input).params())]
+        elif isinstance(op, npu.RequantizeOp):
+            results = [_requantize(self._value(op.input, env), _quant(op.input), op.quant)]
+        elif isinstance(op, OnnxOp):
+            results = self._run_onnx(op, env)
+        else:
+            name = op.describe() if hasattr(op, "describe") else op.name
+            raise SessionError(f"{name}: no CPU implementation in the runtime")
+        for result, value in zip(op.results, results, strict=False):
+            if value is None:
+                continue
+            env[result] = value
+            if any(self._on_npu(use.operation) for use in result.uses):
+                self._write(result, value)
+
+    def _run_onnx(self, op: OnnxOp, env: dict) -> list[np.ndarray | None]:
+        results = op.onnx_results()
+        first_only = op.op_type in FIRST_OUTPUT_KERNELS and not any(
+            r.uses for r in results[1:] if r is not None
+        )
+        kernel = (FIRST_OUTPUT_KERNELS if first_only else KERNELS).get(op.op_type)
+        if kernel is None:
+            raise SessionError(f"{op.describe()}: no runtime kernel for {op.op_type}")
+        args = [None if v is None else self._value(v, env) for v in op.onnx_inputs()]
+        while args and args[-1] is None:
+            args.pop()
+        out = kernel(*args, **op.attribute_values(self.weights))
+        outs = list(out) if isinstance(out, tuple) else [out]
+        # map the kernel's outputs onto op.results (absent optional results are None)
+        mapped: dict[SSAValue, np.ndarray] = {}
+        for r, v in zip(results, outs, strict=False):
+            if r is not None:
+                mapped[r] = np.asarray(v)
+        return [mapped.get(r) for r in op.results]
+
+    # ------------------------------------------------------------------ values
+    def _value(self, value: SSAValue, env: dict) -> np.ndarray:
+        if value in env:
+            return env[value]
+        owner = value.owner
+        if isinstance(owner, ConstantOp):
+            attr = owner.value
+            if isinstance(attr, DenseIntOrFPElementsAttr):
+                array = dense_to_numpy(attr)
+            elif isinstance(attr, WeightRefAttr):
+                array = self.weights[attr]
+            else:
+                raise SessionError(f"constant of {attr}: unsupported")
+            env[value] = array
+            return array
+        if isinstance(owner, Operation) and self._on_npu(owner):
+            array = self._read(value)
+            env[value] = array
+            return array
+        if isinstance(value, BlockArgument):
+            raise SessionError(f"model input {value.index} has no value")
+        raise SessionError(f"{value.name_hint or 'a value'} is used before it is computed")
+
+    def _write(self, value: SSAValue, array: np.ndarray) -> None:
+        where = placed(value, self.func)
+        data = np.asarray(array).astype(np.dtype(STORAGE[where.dtype]).newbyteorder("<"))
+        if where.layout == NC1HWC2:
+            data = to_nc1hwc2(data, where.c2)
+        elif where.layout == NHWC:
+            data = data.transpose(0, 2, 3, 1)
+        self.memory.write(
+            self.memory.base(where.buffer) + where.offset, np.ascontiguousarray(data).tobytes()
+        )
+
+    def _read(self, value: SSAValue) -> np.ndarray:
+        where: Placed = placed(value, self.func)
+        dtype = np.dtype(STORAGE[where.dtype]).newbyteorder("<")
+        shape: tuple[int, ...] = where.shape
+        if where.layout == NC1HWC2:
+            n, c, h, w = where.shape
+            shape = (n, ceil_div(c, where.c2), h, w, where.c2)
+        elif where.layout == NHWC:
+            n, c, h, w = where.shape
+            shape = (n, h, w, c)
+        count = int(np.prod(shape))
+        raw = self.memory.read(self.memory.base(where.buffer) + where.offset,
+                               count * dtype.itemsize)  # fmt: skip
+        data = np.frombuffer(raw, dtype).reshape(shape)
+        if where.layout == NC1HWC2:
+            return from_nc1hwc2(data, where.shape[1])
+        if where.layout == NHWC:
+            return np.ascontiguousarray(data.transpose(0, 3, 1, 2))
+        return data.astype(dtype.newbyteorder("="))
+
+
+def _quant(value: SSAValue) -> QuantAttr:
+    quant = npu.quant_of(value)
+    if quant is None:
+        raise SessionError(f"{value.name_hint or 'a value'} has no quantization")
+    return quant
+
+
+def _requantize(q: np.ndarray, in_q: QuantAttr, out_q: QuantAttr) -> np.ndarray:
+    """One integer quantization -> another, as the `npu` reference executor rescales."""
+    if in_q == out_q:
+        return np.asarray(q).astype(nx.STORAGE[out_q.element])
+    if in_q.is_float or out_q.is_float:
+        return nx.quantize(nx.dequantize(q, in_q.params()), out_q.params())
+    mant, shift = nx.encode_multiplier(in_q.scale / out_q.scale)
+    return rescale(q, in_q.zero_point, mant, shift, out_q.zero_point, out_q.element)
