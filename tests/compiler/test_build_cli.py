@@ -100,3 +100,15 @@ def test_inspect_rejects_a_damaged_file_in_one_line(tmp_path: Path, capsys, digi
     (tmp_path / "bad.rknn").write_bytes(bytes(data))
     code, _, err = run_cli(capsys, "inspect", tmp_path / "bad.rknn")
     assert code == 2 and err.count("\n") == 1 and "checksum" in err
+
+
+def test_the_readme_main_job(tmp_path: Path, capsys):
+    """The README's first command: the bundled tiny CNN, calibrated on its bundled sample."""
+    from compiler.examples import TINY_CNN
+
+    dataset = Path(TINY_CNN).with_name("tiny_cnn_dataset.txt")
+    code, _, err = run_cli(capsys, "build", TINY_CNN, "--dataset", dataset, "--no-progress",
+                           "-o", tmp_path / "tiny_cnn.rknn")  # fmt: skip
+    assert code == 0, err
+    code, out, _ = run_cli(capsys, "inspect", tmp_path / "tiny_cnn.rknn")
+    assert code == 0 and "npu.conv2d" in out
