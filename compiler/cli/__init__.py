@@ -14,10 +14,18 @@ import traceback
 from collections.abc import Sequence
 
 from compiler import __version__
-from compiler.cli import build_cmd, import_cmd, inspect_cmd, interpret_cmd, opt_cmd, quantize_cmd
+from compiler.cli import (
+    build_cmd,
+    import_cmd,
+    inspect_cmd,
+    interpret_cmd,
+    opt_cmd,
+    quantize_cmd,
+    run_cmd,
+)
 from compiler.errors import CompilerError
 
-COMMANDS = (import_cmd, interpret_cmd, opt_cmd, quantize_cmd, build_cmd, inspect_cmd)
+COMMANDS = (import_cmd, interpret_cmd, opt_cmd, quantize_cmd, build_cmd, inspect_cmd, run_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

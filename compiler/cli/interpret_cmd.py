@@ -60,17 +60,17 @@ def run(args: argparse.Namespace) -> int:
         outputs = _run_list(interpreter, args.inputs, names)
         intermediates: dict[str, np.ndarray] = {}
     else:
-        feeds = _parse_inputs(args.input, names)
+        feeds = parse_inputs(args.input, names)
         result = interpreter.run(feeds, capture=args.save_intermediates)
         outputs, intermediates = result.outputs, result.tensors
-    _write_arrays(args.output_dir, outputs)
+    write_arrays(args.output_dir, outputs)
     if intermediates:
-        _write_arrays(args.output_dir / "tensors", intermediates, quiet=True)
+        write_arrays(args.output_dir / "tensors", intermediates, quiet=True)
         print(f"wrote {len(intermediates)} intermediate tensors to {args.output_dir / 'tensors'}")
     return 0
 
 
-def _parse_inputs(specs: list[str], names: list[str]) -> dict[str, np.ndarray]:
+def parse_inputs(specs: list[str], names: list[str]) -> dict[str, np.ndarray]:
     feeds: dict[str, np.ndarray] = {}
     for spec in specs:
         name, sep, path = spec.partition("=")
@@ -97,7 +97,7 @@ def _run_list(interpreter: Interpreter, list_path: Path, names: list[str]) -> di
     return {name: np.stack(arrays) for name, arrays in collected.items()}
 
 
-def _write_arrays(directory: Path, arrays: dict[str, np.ndarray], quiet: bool = False) -> None:
+def write_arrays(directory: Path, arrays: dict[str, np.ndarray], quiet: bool = False) -> None:
     stems = file_names(list(arrays))
     for name, array in arrays.items():
         path = directory / f"{stems[name]}.npy"

@@ -112,3 +112,47 @@ def test_the_readme_main_job(tmp_path: Path, capsys):
     assert code == 0, err
     code, out, _ = run_cli(capsys, "inspect", tmp_path / "tiny_cnn.rknn")
     assert code == 0 and "npu.conv2d" in out
+
+
+def test_run_on_the_simulator_matches_the_quantized_model(tmp_path: Path, capsys, digits):
+    """build -> run: the simulator's output equals the npu reference executor's (`interpret`
+    on the quantized model from `quantize` with the same dataset), and the top-5 is printed."""
+    import numpy as np
+
+    model, dataset = digits
+    assert build(capsys, tmp_path, digits)[0] == 0
+    xs = np.load(zoo_file("digits/data16/test_x.npy"))[:3].astype(np.float32)
+    for i, x in enumerate(xs):
+        np.save(tmp_path / f"x{i}.npy", x[None])
+    (tmp_path / "list.txt").write_text("".join(f"x{i}.npy\n" for i in range(3)))
+    code, out, err = run_cli(capsys, "run", tmp_path / "d.rknn", "--input", tmp_path / "x0.npy",
+                             "--output-dir", tmp_path / "sim")  # fmt: skip
+    assert code == 0, err
+    assert "logits top-5: " in out
+    assert run_cli(capsys, "quantize", model, "--dataset", dataset, "--no-progress", "-o",
+                   tmp_path / "q.mlir")[0] == 0  # fmt: skip
+    assert run_cli(capsys, "interpret", tmp_path / "q.mlir", "--input", tmp_path / "x0.npy",
+                   "--output-dir", tmp_path / "ref")[0] == 0  # fmt: skip
+    np.testing.assert_array_equal(np.load(tmp_path / "sim" / "logits.npy"),
+                                  np.load(tmp_path / "ref" / "logits.npy"))  # fmt: skip
+    code, _, err = run_cli(capsys, "run", tmp_path / "d.rknn", "--inputs", tmp_path / "list.txt",
+                           "--output-dir", tmp_path / "many")  # fmt: skip
+    assert code == 0, err
+    stacked = np.load(tmp_path / "many" / "logits.npy")
+    assert stacked.shape == (3, 1, 10)
+    np.testing.assert_array_equal(stacked[0], np.load(tmp_path / "sim" / "logits.npy"))
+
+
+def test_run_of_an_op_without_code_is_one_line(tmp_path: Path, capsys, digits):
+    """The second conv on the CPU leaves the pool after it without code generation."""
+    code, _, err = build(capsys, tmp_path, digits, "--op-target",
+                         "/features/features.2/features.2.0/Conv=cpu")  # fmt: skip
+    assert code == 0, err
+    if "not generated yet" not in err:
+        pytest.skip("code generation now covers that pool")
+    import numpy as np
+
+    np.save(tmp_path / "x.npy", np.zeros((1, 1, 16, 16), np.float32))
+    code, _, err = run_cli(capsys, "run", tmp_path / "d.rknn", "--input", tmp_path / "x.npy",
+                           "--output-dir", tmp_path / "out")  # fmt: skip
+    assert code == 2 and err.count("\n") == 1 and "not generated yet" in err
