@@ -18,10 +18,11 @@ from backends.codegen.tensors import Placed, placed
 from backends.layout import NC1HWC2, NHWC, ceil_div, from_nc1hwc2, to_nc1hwc2
 from backends.targets import Target, get_target
 from compiler.ir_model import IRModel
-from compiler.npu_reference import build_kernel
+from compiler.npu_reference import build_kernel, constant_array
 from compiler.pipeline import parse_pipeline, run_pipeline
 from dialects.npu import ops as npu
 from dialects.npu.placement import set_tasks
+from dialects.onnx import ConstantOp
 from passes.tile import problem_for
 from runtime.simulator import Memory, load, run_tasks
 from tests.helpers.npu import Input, import_graph, lower, measured_ranges, onnx_graph, samples
@@ -61,13 +62,15 @@ def retile(model: IRModel, target: Target) -> None:
 
 
 def reference(model: IRModel, feed: Mapping[str, np.ndarray]) -> dict:
-    """Every `npu` op's result on the reference executor, by SSA value."""
+    """Every `npu` op's result on the reference executor, by SSA value; constants too (an
+    `npu.quantize` of a constant scalar reads one)."""
     block = model.main.body.blocks[0]
     env: dict = {arg: feed[spec.name] for arg, spec in zip(block.args, model.inputs, strict=True)}
     for op in block.ops:
-        if isinstance(op, npu.NpuOp):
-            kernel = build_kernel(op, model.weights)
-            env[op.output] = kernel(*[env.get(v) for v in op.operands])
+        if isinstance(op, ConstantOp):
+            env[op.output] = constant_array(op.output, model.weights)
+        elif isinstance(op, npu.NpuOp):
+            env[op.output] = build_kernel(op, model.weights)(*[env[v] for v in op.operands])
     return env
 
 
@@ -106,8 +109,9 @@ class Comparison:
 
 def simulate(model: IRModel, feed: Mapping[str, np.ndarray], program: Program | None = None,
              target: Target | None = None) -> list[Comparison]:  # fmt: skip
-    """Run every chain of the program; for each generated op, the simulator's result and the
-    reference's."""
+    """Run every chain of the program on its own, the quantized tensors it reads and does
+    not produce written from the reference first; for each generated op, the simulator's
+    result and the reference's."""
     chip = target or get_target("rk3588")
     program = program or generate(model, target)
     env = reference(model, feed)
@@ -120,9 +124,9 @@ def simulate(model: IRModel, feed: Mapping[str, np.ndarray], program: Program | 
         chain = [ops[t.op_index] for t in program.tasks[first:end]]
         members = list(dict.fromkeys(chain))
         produced = {op.output for op in members}
-        for op in members:
-            for value in (op.input, getattr(op, "residual", None)):
-                if value is not None and value not in produced:
+        for op in members:  # every quantized tensor the chain reads and does not produce
+            for value in op.operands:
+                if value not in produced and npu.quant_of(value) is not None:
                     where = placed(value, model.main)
                     memory.write(
                         memory.base(where.buffer) + where.offset, to_bytes(env[value], where)

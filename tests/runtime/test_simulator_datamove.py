@@ -11,58 +11,19 @@ import numpy as np
 import pytest
 from onnx import helper
 
-from backends.codegen import COMMANDS, WEIGHTS, generate
-from backends.codegen.tensors import placed
-from backends.targets import get_target
+from backends.codegen import generate
 from dialects.npu import ops as npu
-from runtime.simulator import load, run_tasks
 from tests.helpers.backend import conv
-from tests.runtime.sim_harness import (
-    Comparison,
-    assert_exact,
-    compiled,
-    from_memory,
-    reference,
-    to_bytes,
-)
+from tests.runtime.sim_harness import Comparison, assert_exact, compiled, simulate
 
 RNG = np.random.default_rng(21)
 
 
 def simulate_all(model, feed) -> list[Comparison]:
-    """`sim_harness.simulate` for ops of any number of inputs: every operand a chain reads
-    and does not produce is written from the reference first."""
-    chip = get_target("rk3588")
+    """`sim_harness.simulate` of a model code generation covers completely."""
     program = generate(model)
     assert not program.unsupported, program.unsupported
-    env = reference(model, feed)
-    ops = list(model.main.body.blocks[0].ops)
-    memory, words = load(program.words, program.relocations,
-                         {**program.buffer_bytes, WEIGHTS: program.weight_blob}, COMMANDS)  # fmt: skip
-    results: list[Comparison] = []
-    ends = [*program.jobs[1:], len(program.tasks)]
-    for first, end in zip(program.jobs, ends, strict=True):
-        members = list(dict.fromkeys(ops[t.op_index] for t in program.tasks[first:end]))
-        produced = {op.output for op in members}
-        for op in members:
-            for value in op.operands:
-                if value not in produced and value in env and npu.quant_of(value) is not None:
-                    where = placed(value, model.main)
-                    memory.write(memory.base(where.buffer) + where.offset,
-                                 to_bytes(env[value], where))  # fmt: skip
-        done = {}
-        for t in program.tasks[first:end]:
-            done[ops[t.op_index]] = t.first_word
-        last = {word: op for op, word in done.items()}
-
-        def check(trace, last=last) -> None:
-            op = last.get(trace.first_word)
-            if op is not None:
-                got = from_memory(memory, placed(op.output, model.main))
-                results.append(Comparison(op, got, np.asarray(env[op.output])))
-
-        run_tasks(words, memory, program.tasks[first].first_word, chip, after_task=check)
-    return results
+    return simulate(model, feed, program)
 
 
 def convs(channels: list[int], hw: tuple[int, int]) -> tuple[list, dict]:

@@ -18,8 +18,7 @@ from dialects.npu import ops as npu
 from dialects.npu.placement import get_tasks
 from runtime.simulator import RegisterFile, SimulatorError
 from tests.helpers.backend import conv
-from tests.runtime.operand_harness import reference, simulate_operands
-from tests.runtime.sim_harness import assert_exact, compiled, small_cbuf
+from tests.runtime.sim_harness import assert_exact, compiled, reference, simulate, small_cbuf
 
 RNG = np.random.default_rng(11)
 KINDS = ["Add", "Sub", "Mul", "Max", "Min"]
@@ -48,7 +47,7 @@ def run_all(model, feeds, target=None) -> list:
     assert not program.unsupported, program.unsupported
     results = []
     for feed in feeds:
-        results += simulate_operands(model, feed, program, target)
+        results += simulate(model, feed, program, target)
     return results
 
 
@@ -111,7 +110,7 @@ def test_eltwise_activation(kind, activation):
     assert not program.unsupported
     results = []
     for feed in feeds:
-        results += simulate_operands(model, feed, program)
+        results += simulate(model, feed, program)
     reference_with_activation(op, model, results, kind, bounds)
     got = [r for r in results if r.op is op]
     assert any((r.expected == bounds[0]).any() for r in got)  # the activation bites
@@ -227,7 +226,7 @@ def test_eltwise_constant_scalar(kind, first):
     assert [signed32(v) for v in written] == [int(reference(model, feeds[0])[k])]
     results = []
     for feed in feeds:
-        results += simulate_operands(model, feed, program)
+        results += simulate(model, feed, program)
     assert_exact(results)
 
 
@@ -244,6 +243,6 @@ def test_squeeze_excitation_block():
     assert not [u for u in program.unsupported if "eltwise" in u or "lut" in u]
     results = []
     for feed in feeds:
-        results += simulate_operands(model, feed, program)
+        results += simulate(model, feed, program)
     assert {r.op.name for r in results} >= {"npu.lut", "npu.eltwise"}
     assert_exact(results)
