@@ -13,11 +13,11 @@ from compiler.interpreter import Interpreter
 from compiler.ir_model import IRModel, parse_module
 from dialects.npu import ops as npu
 from dialects.onnx import OnnxOp
-from dialects.weights import using_weights
-from passes.quantization_plan import QuantPlan, TensorRange, using_plan
-from passes.rewrite import constant_value
+from passes.quantization_plan import TensorRange
 from tests.helpers.compare import cosine
-from tests.passes.helpers import clone, model_from_nodes, random_inputs, run_passes
+from tests.helpers.npu import body, const, names, only
+from tests.helpers.npu import lower as lower_with
+from tests.passes.helpers import model_from_nodes, random_inputs, run_passes
 
 RNG = np.random.default_rng(3)
 X = ("x", (1, 3, 8, 8))
@@ -55,31 +55,7 @@ def calibrated_ranges(model: IRModel, seeds: range = range(4)) -> dict[str, Tens
 
 def lower(model: IRModel, **plan_options) -> tuple[IRModel, list[str]]:
     """A lowered copy of `model` (ranges from random samples) and the pass notes."""
-    plan = QuantPlan(calibrated_ranges(model), **plan_options)
-    after = clone(model)
-    with using_plan(plan):
-        report = run_passes(after, "lower-to-npu,dce")
-    return after, report.notes
-
-
-def body(model: IRModel) -> list:
-    return [op for op in model.main.body.blocks[0].ops if op.name != "onnx.Constant"]
-
-
-def names(model: IRModel) -> list[str]:
-    return [op.name for op in body(model)]
-
-
-def only(model: IRModel, cls: type) -> object:
-    (found,) = [op for op in body(model) if isinstance(op, cls)]
-    return found
-
-
-def const(model: IRModel, value) -> np.ndarray:
-    with using_weights(model.weights):
-        array = constant_value(value)
-    assert array is not None
-    return array
+    return lower_with(model, calibrated_ranges(model), **plan_options)
 
 
 # ---------------------------------------------------------------------- structure
