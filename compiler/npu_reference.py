@@ -193,19 +193,9 @@ def build_eltwise(op: npu.EltwiseOp, weights: WeightTable) -> Run:
         mant, shift = nx.encode_multiplier(a_q.scale * b_q.scale / s_out)
         return lambda a, b: qk.eltwise_mul(a, a_q.zero_point, b, b_q.zero_point, mant, shift,
                                            zp_out, dtype)  # fmt: skip
-    to_a, to_b = _rescaler(a_q, out_q), _rescaler(b_q, out_q)
+    to_a, to_b = qk.rescaler(a_q, out_q), qk.rescaler(b_q, out_q)
     pick = np.maximum if kind == "max" else np.minimum
     return lambda a, b: pick(to_a(a), to_b(b))
-
-
-def _rescaler(in_q: QuantAttr, out_q: QuantAttr) -> Callable[[np.ndarray], np.ndarray]:
-    """In one integer quantization -> another (the identity when they are equal)."""
-    if in_q == out_q:
-        return lambda q: np.asarray(q).astype(nx.STORAGE[out_q.element])
-    if in_q.is_float or out_q.is_float:
-        return lambda q: nx.quantize(nx.dequantize(q, in_q.params()), out_q.params())
-    mant, shift = nx.encode_multiplier(in_q.scale / out_q.scale)
-    return lambda q: qk.rescale(q, in_q.zero_point, mant, shift, out_q.zero_point, out_q.element)
 
 
 def build_pool(op: npu.PoolOp, weights: WeightTable) -> Run:
@@ -218,7 +208,7 @@ def build_pool(op: npu.PoolOp, weights: WeightTable) -> Run:
             y = KERNELS["MaxPool"](x.astype(np.float64), kernel_shape=kernel, strides=strides,
                                    pads=pads)  # fmt: skip
             y = y[0] if isinstance(y, tuple) else y
-            return _rescaler(in_q, out_q)(y.astype(nx.STORAGE[in_q.element]))
+            return qk.rescaler(in_q, out_q)(y.astype(nx.STORAGE[in_q.element]))
 
         return run_max
     include_pad = bool(op.count_include_pad.data)
@@ -252,7 +242,7 @@ def build_lut(op: npu.LutOp, weights: WeightTable) -> Run:
 
 
 def build_concat(op: npu.ConcatOp, weights: WeightTable) -> Run:
-    rescalers = [_rescaler(_q(v), op.quant) for v in op.inputs]
+    rescalers = [qk.rescaler(_q(v), op.quant) for v in op.inputs]
     axis = op.axis.data
     return lambda *xs: np.concatenate([r(x) for r, x in zip(rescalers, xs, strict=True)], axis)
 
@@ -260,17 +250,17 @@ def build_concat(op: npu.ConcatOp, weights: WeightTable) -> Run:
 def build_slice(op: npu.SliceOp, weights: WeightTable) -> Run:
     index = tuple(slice(s, e, st) for s, e, st in zip(
         npu.ints(op.starts), npu.ints(op.ends), npu.ints(op.steps), strict=True))  # fmt: skip
-    rescale = _rescaler(_q(op.input), op.quant)
+    rescale = qk.rescaler(_q(op.input), op.quant)
     return lambda x: rescale(np.ascontiguousarray(x[index]))
 
 
 def build_reshape(op: npu.ReshapeOp, weights: WeightTable) -> Run:
-    shape, rescale = op.shape, _rescaler(_q(op.input), op.quant)
+    shape, rescale = op.shape, qk.rescaler(_q(op.input), op.quant)
     return lambda x: rescale(x.reshape(shape))
 
 
 def build_transpose(op: npu.TransposeOp, weights: WeightTable) -> Run:
-    perm, rescale = npu.ints(op.perm), _rescaler(_q(op.input), op.quant)
+    perm, rescale = npu.ints(op.perm), qk.rescaler(_q(op.input), op.quant)
     return lambda x: rescale(np.ascontiguousarray(np.transpose(x, perm)))
 
 
@@ -281,7 +271,7 @@ def build_pad(op: npu.PadOp, weights: WeightTable) -> Run:
     in_q = _q(op.input)
     # the real 0 is the zero point (float16: 0.0)
     fill = 0 if in_q.is_float else in_q.zero_point
-    rescale = _rescaler(in_q, op.quant)
+    rescale = qk.rescaler(in_q, op.quant)
     return lambda x: rescale(np.pad(x, widths, constant_values=fill))
 
 
@@ -293,7 +283,7 @@ def build_resize(op: npu.ResizeOp, weights: WeightTable) -> Run:
              "nearest_mode": op.nearest_mode.data}  # fmt: skip
     resize = KERNELS["Resize"]
     if op.mode.data == "nearest":
-        rescale = _rescaler(in_q, out_q)
+        rescale = qk.rescaler(in_q, out_q)
 
         def run_nearest(x: np.ndarray) -> np.ndarray:
             y = resize(x.astype(np.float64), None, None, sizes, **attrs)
@@ -334,7 +324,7 @@ def build_dequantize(op: npu.DequantizeOp, weights: WeightTable) -> Run:
 
 
 def build_requantize(op: npu.RequantizeOp, weights: WeightTable) -> Run:
-    return _rescaler(_q(op.input), op.quant)
+    return qk.rescaler(_q(op.input), op.quant)
 
 
 BUILDERS: dict[type[npu.NpuOp], Callable[..., Run]] = {

@@ -32,10 +32,9 @@ from xdsl.ir import BlockArgument, Operation, SSAValue
 from xdsl.parser import Parser
 
 from backends.codegen.buffers import COMMANDS, WEIGHTS
-from backends.codegen.tensors import Placed, placed
+from backends.codegen.tensors import placed
 from backends.container import Container, read_container, unpack_relocations
 from backends.container import format as sections_format
-from backends.layout import NC1HWC2, NHWC, ceil_div, from_nc1hwc2, to_nc1hwc2
 from backends.targets import get_target
 from dialects.context import make_context
 from dialects.npu import numerics as nx
@@ -45,11 +44,11 @@ from dialects.npu.attributes import QuantAttr
 from dialects.onnx import ConstantOp, OnnxOp, dense_to_numpy
 from dialects.weights import WeightRefAttr, WeightTable
 from runtime.kernels import FIRST_OUTPUT_KERNELS, KERNELS
-from runtime.kernels.quantized import channel_shape, rescale
+from runtime.kernels.quantized import channel_shape, rescaler
 from runtime.simulator import load, run_tasks
+from runtime.simulator.tensors import read_tensor, write_tensor
 
 MODULE = "module"  # the container section holding the post-backend IR (compiler/build.py)
-STORAGE = {"i8": np.int8, "i16": np.int16, "f16": np.float16}
 
 
 class SessionError(Exception):
@@ -171,7 +170,7 @@ class Session:
         elif isinstance(op, npu.DequantizeOp):
             results = [nx.dequantize(self._value(op.input, env), _quant(op.input).params())]
         elif isinstance(op, npu.RequantizeOp):
-            results = [_requantize(self._value(op.input, env), _quant(op.input), op.quant)]
+            results = [rescaler(_quant(op.input), op.quant)(self._value(op.input, env))]
         elif isinstance(op, OnnxOp):
             results = self._run_onnx(op, env)
         else:
@@ -228,35 +227,10 @@ class Session:
         raise SessionError(f"{value.name_hint or 'a value'} is used before it is computed")
 
     def _write(self, value: SSAValue, array: np.ndarray) -> None:
-        where = placed(value, self.func)
-        data = np.asarray(array).astype(np.dtype(STORAGE[where.dtype]).newbyteorder("<"))
-        if where.layout == NC1HWC2:
-            data = to_nc1hwc2(data, where.c2)
-        elif where.layout == NHWC:
-            data = data.transpose(0, 2, 3, 1)
-        self.memory.write(
-            self.memory.base(where.buffer) + where.offset, np.ascontiguousarray(data).tobytes()
-        )
+        write_tensor(self.memory, placed(value, self.func), array)
 
     def _read(self, value: SSAValue) -> np.ndarray:
-        where: Placed = placed(value, self.func)
-        dtype = np.dtype(STORAGE[where.dtype]).newbyteorder("<")
-        shape: tuple[int, ...] = where.shape
-        if where.layout == NC1HWC2:
-            n, c, h, w = where.shape
-            shape = (n, ceil_div(c, where.c2), h, w, where.c2)
-        elif where.layout == NHWC:
-            n, c, h, w = where.shape
-            shape = (n, h, w, c)
-        count = int(np.prod(shape))
-        raw = self.memory.read(self.memory.base(where.buffer) + where.offset,
-                               count * dtype.itemsize)  # fmt: skip
-        data = np.frombuffer(raw, dtype).reshape(shape)
-        if where.layout == NC1HWC2:
-            return from_nc1hwc2(data, where.shape[1])
-        if where.layout == NHWC:
-            return np.ascontiguousarray(data.transpose(0, 3, 1, 2))
-        return data.astype(dtype.newbyteorder("="))
+        return read_tensor(self.memory, placed(value, self.func))
 
 
 def _quant(value: SSAValue) -> QuantAttr:
@@ -264,13 +238,3 @@ def _quant(value: SSAValue) -> QuantAttr:
     if quant is None:
         raise SessionError(f"{value.name_hint or 'a value'} has no quantization")
     return quant
-
-
-def _requantize(q: np.ndarray, in_q: QuantAttr, out_q: QuantAttr) -> np.ndarray:
-    """One integer quantization -> another, as the `npu` reference executor rescales."""
-    if in_q == out_q:
-        return np.asarray(q).astype(nx.STORAGE[out_q.element])
-    if in_q.is_float or out_q.is_float:
-        return nx.quantize(nx.dequantize(q, in_q.params()), out_q.params())
-    mant, shift = nx.encode_multiplier(in_q.scale / out_q.scale)
-    return rescale(q, in_q.zero_point, mant, shift, out_q.zero_point, out_q.element)

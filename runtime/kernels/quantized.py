@@ -9,11 +9,12 @@ which makes zero padding exact: a padded zero is the input's zero point.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from dialects.npu import numerics as nx
+from dialects.npu.attributes import QuantAttr
 from runtime.kernels.conv import conv, conv_transpose
 from runtime.kernels.pooling import average_pool
 
@@ -154,3 +155,14 @@ def lookup(q: np.ndarray, table: np.ndarray, in_dtype: str) -> np.ndarray:
     """`table[q - qmin]`."""
     qmin, _ = nx.qrange(in_dtype)
     return table[np.asarray(q, np.int64) - qmin]
+
+
+def rescaler(in_q: QuantAttr, out_q: QuantAttr) -> Callable[[np.ndarray], np.ndarray]:
+    """In one quantization -> another (the identity when they are equal): integer to integer
+    by the contract's mantissa and shift, through the reals when one side is float."""
+    if in_q == out_q:
+        return lambda q: np.asarray(q).astype(nx.STORAGE[out_q.element])
+    if in_q.is_float or out_q.is_float:
+        return lambda q: nx.quantize(nx.dequantize(q, in_q.params()), out_q.params())
+    mant, shift = nx.encode_multiplier(in_q.scale / out_q.scale)
+    return lambda q: rescale(q, in_q.zero_point, mant, shift, out_q.zero_point, out_q.element)

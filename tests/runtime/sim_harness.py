@@ -14,8 +14,7 @@ import onnx
 
 from backends.cbuf import Cbuf, tile
 from backends.codegen import COMMANDS, WEIGHTS, Program, generate
-from backends.codegen.tensors import Placed, placed
-from backends.layout import NC1HWC2, NHWC, ceil_div, from_nc1hwc2, to_nc1hwc2
+from backends.codegen.tensors import placed
 from backends.targets import Target, get_target
 from compiler.ir_model import IRModel
 from compiler.npu_reference import build_kernel, constant_array
@@ -24,11 +23,11 @@ from dialects.npu import ops as npu
 from dialects.npu.placement import set_tasks
 from dialects.onnx import ConstantOp
 from passes.tile import problem_for
-from runtime.simulator import Memory, load, run_tasks
+from runtime.simulator import load, run_tasks
+from runtime.simulator.tensors import read_tensor, write_tensor
 from tests.helpers.npu import Input, import_graph, lower, measured_ranges, onnx_graph, samples
 
 BACKEND = "partition-cpu,assign-layout,align-channels,tile,plan-memory"
-STORAGE = {"i8": np.int8, "i16": np.int16}
 
 
 def small_cbuf(banks: int = 4, bank_bytes: int = 512) -> Target:
@@ -74,28 +73,6 @@ def reference(model: IRModel, feed: Mapping[str, np.ndarray]) -> dict:
     return env
 
 
-def to_bytes(x: np.ndarray, where: Placed) -> bytes:
-    data = np.asarray(x).astype(np.dtype(STORAGE[where.dtype]).newbyteorder("<"))
-    if where.layout == NC1HWC2:
-        data = to_nc1hwc2(data, where.c2)
-    elif where.layout == NHWC:
-        data = data.transpose(0, 2, 3, 1)
-    return np.ascontiguousarray(data).tobytes()
-
-
-def from_memory(memory: Memory, where: Placed) -> np.ndarray:
-    dtype = np.dtype(STORAGE[where.dtype]).newbyteorder("<")
-    if where.layout == NC1HWC2:
-        n, c, h, w = where.shape
-        shape = (n, ceil_div(c, where.c2), h, w, where.c2)
-    else:
-        shape = where.shape
-    count = int(np.prod(shape))
-    raw = memory.read(memory.base(where.buffer) + where.offset, count * dtype.itemsize)
-    data = np.frombuffer(raw, dtype).reshape(shape)
-    return from_nc1hwc2(data, where.shape[1]) if where.layout == NC1HWC2 else data.copy()
-
-
 @dataclass
 class Comparison:
     op: npu.NpuOp
@@ -127,10 +104,7 @@ def simulate(model: IRModel, feed: Mapping[str, np.ndarray], program: Program | 
         for op in members:  # every quantized tensor the chain reads and does not produce
             for value in op.operands:
                 if value not in produced and npu.quant_of(value) is not None:
-                    where = placed(value, model.main)
-                    memory.write(
-                        memory.base(where.buffer) + where.offset, to_bytes(env[value], where)
-                    )
+                    write_tensor(memory, placed(value, model.main), env[value])
         last = {ops[t.op_index]: t.first_word for t in program.tasks[first:end]}
         done = {word: op for op, word in last.items()}
 
@@ -138,7 +112,7 @@ def simulate(model: IRModel, feed: Mapping[str, np.ndarray], program: Program | 
             # read an op's result right after its last task: later ops may reuse its bytes
             op = done.get(trace.first_word)
             if op is not None:
-                got = from_memory(memory, placed(op.output, model.main))
+                got = read_tensor(memory, placed(op.output, model.main))
                 results.append(Comparison(op, got, np.asarray(env[op.output])))
 
         traces = run_tasks(words, memory, program.tasks[first].first_word, chip,
