@@ -130,7 +130,7 @@ class Interpreter:
     def _npu_step(self, op: NpuOp) -> _Step:
         """A quantized op: its kernel from the `npu` reference executor; its result is
         captured as reals (dequantized) under its ONNX name."""
-        from compiler.npu_reference import build_kernel
+        from runtime.kernels.npu_ops import build_kernel
 
         try:
             kernel = build_kernel(op, self.model.weights)

@@ -9,8 +9,9 @@ On the CPU: every float `onnx` op lower-to-npu left; every `npu` op the chip's N
 compute (`Target.supports` on its activation dtype, and on its weights' dtype for a
 weighted op); every op `op_target` names; and the dtype conversions at the edges of the
 NPU's work (RKNN converts on the CPU there): an `npu.quantize` whose float input is a model
-input or a CPU op's result, an `npu.dequantize` whose float result is a model output or read
-by a CPU op. Everything else runs on the NPU.
+input, a constant (a compile-time value: code generation reads a scalar one into its
+reader's registers) or a CPU op's result, an `npu.dequantize` whose float result is a model
+output or read by a CPU op. Everything else runs on the NPU.
 
 `op_target` is RKNN's `op_target` option: entries `NAME:cpu` (`NAME:npu` / `NAME:auto`
 leave the choice to the pass; a bare `NAME` means cpu) where NAME is an op's ONNX output
@@ -190,6 +191,8 @@ class Partition:
             if isinstance(source, BlockArgument):
                 return "quantizes a model input"
             producer = source.owner
+            if isinstance(producer, ConstantOp):
+                return "quantizes a constant"
             if self._on_cpu(producer):
                 return f"quantizes the result of CPU op {describe(producer)}"
             return None
@@ -207,21 +210,20 @@ class Partition:
 
     # ------------------------------------------------------------------ writing
     def _write(self, ops: list[Operation]) -> None:
-        segment, previous = -1, None
-        segments = {NPU: 0, CPU: 0}
         cpu_lines = []
         for op in ops:
             target, reason = self.where[op]
-            if target != previous:
-                segment, previous = segment + 1, target
-                segments[target] += 1
             pl.set_str(op, pl.TARGET, target)
-            pl.set_int(op, pl.SEGMENT, segment)
             if target == CPU:
                 pl.set_str(op, pl.REASON, reason)
                 cpu_lines.append(f"CPU: {describe(op)}: {reason}")
             else:
                 op.attributes.pop(pl.REASON, None)
+        pl.number_segments(ops)
+        segments = {NPU: 0, CPU: 0}
+        for op, previous in zip(ops, [None, *ops[:-1]], strict=True):
+            if previous is None or self.where[previous][0] != self.where[op][0]:
+                segments[self.where[op][0]] += 1
         n_npu = sum(1 for op in ops if self.where[op][0] == NPU)
         plural = "segment" if segments[NPU] == 1 else "segments"
         note(PASS_NAME, f"{n_npu} ops on the NPU in {segments[NPU]} {plural}, "

@@ -7,9 +7,11 @@ its ops walked in block order:
   (`run_tasks` from the job's first task); the job covers the consecutive NPU ops that follow
   it. An NPU op with no task (listed as not generated) cannot run here: the only numpy model
   of the `npu` ops is the compiler's reference executor, which the runtime does not import.
-* CPU ops run in numpy on values held by SSA value: float ONNX ops through
-  `runtime.kernels.KERNELS`, `npu.quantize` / `dequantize` / `requantize` through
-  `dialects.npu.numerics` (NCHW arrays).
+* CPU ops run in numpy on values held by SSA value (NCHW arrays): float ONNX ops through
+  `runtime.kernels.KERNELS`; quantized ops (the conversions at the NPU's edges, and the NPU
+  ops code generation does not cover, which `build` placed on the CPU) through the `npu`
+  reference executor's integer kernels (`runtime.kernels.npu_ops`), bit-exact to the
+  numerics contract like the NPU.
 * A value crossing between the two sides goes through simulated memory at its
   `backend.buffer` / `backend.offset`, in its `backend.layout` (`backends.codegen.tensors`):
   a CPU result an NPU op reads is written there, an NPU result a CPU op (or the caller) reads
@@ -37,14 +39,12 @@ from backends.container import Container, read_container, unpack_relocations
 from backends.container import format as sections_format
 from backends.targets import get_target
 from dialects.context import make_context
-from dialects.npu import numerics as nx
 from dialects.npu import ops as npu
 from dialects.npu import placement as pl
-from dialects.npu.attributes import QuantAttr
 from dialects.onnx import ConstantOp, OnnxOp, dense_to_numpy
 from dialects.weights import WeightRefAttr, WeightTable
 from runtime.kernels import FIRST_OUTPUT_KERNELS, KERNELS
-from runtime.kernels.quantized import channel_shape, rescaler
+from runtime.kernels.npu_ops import Run, build_kernel
 from runtime.simulator import load, run_tasks
 from runtime.simulator.tensors import read_tensor, write_tensor
 
@@ -91,6 +91,7 @@ class Session:
         self.func = funcs[0]
         self.ops = list(self.func.body.blocks[0].ops)
         self.weights = WeightTable(unpack_arrays(sections.get(sections_format.CPU_WEIGHTS, b"")))
+        self._kernels: dict[Operation, Run] = {}
         self.tasks = [tuple(t) for t in meta["tasks"]]
         self.jobs = list(meta["jobs"])
         commands = sections.get(sections_format.COMMANDS, b"")
@@ -158,30 +159,27 @@ class Session:
             raise SessionError(f"job {job}: ran {len(traces)} tasks, expected {end - first}")
 
     def _run_cpu(self, op: Operation, env: dict) -> None:
-        if isinstance(op, npu.QuantizeOp):
-            real = np.asarray(self._value(op.input, env), np.float32)
-            mean, std = npu.floats(op.mean), npu.floats(op.std)
-            if mean:
-                shape = channel_shape(real.ndim, op.channel_axis.data)
-                real = (real - np.asarray(mean, np.float32).reshape(shape)) / np.asarray(
-                    std, np.float32
-                ).reshape(shape)
-            results = [nx.quantize(real, op.quant.params())]
-        elif isinstance(op, npu.DequantizeOp):
-            results = [nx.dequantize(self._value(op.input, env), _quant(op.input).params())]
-        elif isinstance(op, npu.RequantizeOp):
-            results = [rescaler(_quant(op.input), op.quant)(self._value(op.input, env))]
+        if isinstance(op, npu.NpuOp):
+            results = [self._npu_kernel(op)(*(self._value(v, env) for v in op.operands))]
         elif isinstance(op, OnnxOp):
             results = self._run_onnx(op, env)
         else:
-            name = op.describe() if hasattr(op, "describe") else op.name
-            raise SessionError(f"{name}: no CPU implementation in the runtime")
+            raise SessionError(f"{op.name}: no CPU implementation in the runtime")
         for result, value in zip(op.results, results, strict=False):
             if value is None:
                 continue
             env[result] = value
             if any(self._on_npu(use.operation) for use in result.uses):
                 self._write(result, value)
+
+    def _npu_kernel(self, op: npu.NpuOp) -> Run:
+        """The integer kernel of a quantized op on the CPU (built once per op)."""
+        if op not in self._kernels:
+            try:
+                self._kernels[op] = build_kernel(op, self.weights)
+            except (ValueError, KeyError) as exc:
+                raise SessionError(f"{op.describe()}: {exc}") from None
+        return self._kernels[op]
 
     def _run_onnx(self, op: OnnxOp, env: dict) -> list[np.ndarray | None]:
         results = op.onnx_results()
@@ -231,10 +229,3 @@ class Session:
 
     def _read(self, value: SSAValue) -> np.ndarray:
         return read_tensor(self.memory, placed(value, self.func))
-
-
-def _quant(value: SSAValue) -> QuantAttr:
-    quant = npu.quant_of(value)
-    if quant is None:
-        raise SessionError(f"{value.name_hint or 'a value'} has no quantization")
-    return quant

@@ -1,6 +1,6 @@
 """`npu.eltwise` -> DPU-only tasks (`dpu_task.py`): the MRDMA reads the first operand `a`, the
 ERDMA the second `b`, the EW stage combines them. The integer arithmetic is the reference
-executor's (`compiler/npu_reference.py` `build_eltwise`, `runtime/kernels/quantized.py`),
+executor's (`runtime/kernels/npu_ops.py` `build_eltwise`, `runtime/kernels/quantized.py`),
 term by term; which operand is `a` is free (every formula below is symmetric when the
 operands' parameters swap with them), so the operand with the output's shape and layout is
 read by the MRDMA and the other, which may broadcast per channel, by the ERDMA.

@@ -4,9 +4,14 @@ align-channels, tile, plan-memory).
 
 One module per op kind (`conv.py`, `fully_connected.py`) turns an op into tasks. Tasks of
 consecutive generated ops of one NPU segment form one PC chain (one job): each task's
-trailer points to the next (PC.BASE_ADDRESS, relocated to the command blob). A CPU op, or an
-NPU op without code generation yet (listed in `Program.unsupported`), ends the chain: the
-runtime runs it between two jobs.
+trailer points to the next (PC.BASE_ADDRESS, relocated to the command blob). A CPU op ends
+the chain: the runtime runs it between two jobs.
+
+An NPU op code generation does not cover (an op kind, dtype or operand form without a
+generator yet: `NotGenerated`) is placed on the CPU here, with its reason
+(`backend.reason` "code generation: ...", listed in `Program.unsupported`), and segments
+are renumbered: it keeps the buffers plan-memory gave it, and the runtime runs it with the
+`npu` reference executor's integer kernel, bit-exact like the NPU.
 """
 
 from __future__ import annotations
@@ -79,30 +84,46 @@ def generate(model: ModelLike, target: Target | None = None) -> Program:
         if pl.get_str(op, pl.TARGET) != "npu" or not isinstance(op, npu.NpuOp):
             chain_segment = None
             continue
-        make = GENERATORS.get(type(op))
-        reason = None if make is not None else f"no code generation for {op.name} yet"
-        if make is not None and op.quant.element not in GENERATED_DTYPES:
-            reason = f"no code generation for {op.quant.element} {op.name} yet"
-        if reason is not None:
-            unsupported.append(f"{op.describe()}: {reason}")
+        name = op.node_name or (op.output_names or [""])[0]
+        try:
+            tasks = list(_tasks(op, ctx))
+        except NotGenerated as exc:
+            unsupported.append(_place_on_cpu(op, str(exc)))
             chain_segment = None
             continue
         segment = pl.get_int(op, pl.SEGMENT)
-        name = op.node_name or (op.output_names or [""])[0]
-        try:
-            tasks = list(make(op, ctx))
-        except NotGenerated as exc:
-            unsupported.append(str(exc))
-            chain_segment = None
-            continue
         for task in tasks:
             builder.add(index, name, task, chained=chain_segment is not None
                         and chain_segment == segment)  # fmt: skip
             chain_segment = segment
+    if unsupported:
+        pl.number_segments(op for op in func.body.blocks[0].ops
+                           if not isinstance(op, ConstantOp | ReturnOp))  # fmt: skip
     program = builder.build()
     program.unsupported = unsupported
     program.buffer_bytes = _buffer_bytes(model.module, func, program)
     return program
+
+
+def _tasks(op: npu.NpuOp, ctx: OpContext) -> Iterator[TaskWords]:
+    make = GENERATORS.get(type(op))
+    if make is None:
+        raise NotGenerated(f"{op.describe()}: no code generation for {op.name} yet")
+    if op.quant.element not in GENERATED_DTYPES:
+        raise NotGenerated(f"{op.describe()}: no code generation for {op.quant.element} "
+                           f"{op.name} yet")  # fmt: skip
+    return make(op, ctx)
+
+
+def _place_on_cpu(op: npu.NpuOp, message: str) -> str:
+    """Moves `op` to the CPU (backend.target, backend.reason): it keeps its buffers, so the
+    memory plan stays valid, and the runtime runs it with the reference executor's integer
+    kernel between two jobs. Returns the report line."""
+    prefix = f"{op.describe()}: "
+    reason = message.removeprefix(prefix)
+    pl.set_str(op, pl.TARGET, "cpu")
+    pl.set_str(op, pl.REASON, f"code generation: {reason}")
+    return f"{op.describe()}: {reason}"
 
 
 def _buffer_bytes(module: ModuleOp, func: FuncOp, program: Program) -> dict[int, int]:

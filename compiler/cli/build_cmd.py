@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"  memory: weights {summary['weight_bytes'] / 1024:.1f} KiB, internal "
           f"{summary['internal_bytes'] / 1024:.1f} KiB", file=sys.stderr)  # fmt: skip
     for line in summary["not_generated"]:
-        print(f"  not generated yet: {line}", file=sys.stderr)
+        print(f"  on the CPU, no code generation yet: {line}", file=sys.stderr)
     stages = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in result.stages)
     print(f"  time: {stages}", file=sys.stderr)
     return 0

@@ -23,6 +23,8 @@ internal arena's size, plan-memory).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from xdsl.dialects.builtin import ArrayAttr, DenseArrayBase, IntAttr, StringAttr, i64
 from xdsl.ir import Attribute, Operation
 
@@ -60,6 +62,17 @@ def set_int(op: Operation, name: str, value: int) -> None:
 def get_int(op: Operation, name: str, default: int | None = None) -> int | None:
     attr = op.attributes.get(name)
     return attr.data if isinstance(attr, IntAttr) else default
+
+
+def number_segments(ops: Iterable[Operation]) -> None:
+    """`backend.segment` of each op (in block order): the index of its run of ops with the
+    same `backend.target`."""
+    segment, previous = -1, None
+    for op in ops:
+        target = get_str(op, TARGET)
+        if target != previous:
+            segment, previous = segment + 1, target
+        set_int(op, SEGMENT, segment)
 
 
 def set_tasks(op: Operation, tasks: list[tuple[int, int, int, int]]) -> None:

@@ -26,7 +26,7 @@ from onnx import helper
 from compiler.calibration import InputPreprocess
 from compiler.frontend import import_onnx
 from compiler.interpreter import Interpreter
-from compiler.npu_reference import build_kernel
+from runtime.kernels.npu_ops import build_kernel
 from compiler.quantization.quantize import QuantizeOptions, quantize_model
 from dialects.npu import numerics as nx
 from dialects.npu import ops as npu

@@ -109,6 +109,21 @@ def test_softmax_after_the_npu_takes_the_dequantize_with_it():
     assert segments(model) == [0, 1, 2, 2]
 
 
+def test_a_quantized_constant_is_computed_on_the_cpu():
+    # Mul(c1, 0.5): lowering quantizes the constant; that value exists before the model runs,
+    # so the conversion is not NPU work (code generation reads a scalar into its reader's
+    # registers); the multiply stays on the NPU in the convolution's segment
+    nodes = [conv("x", "w1", "c1", "conv1", **SAME),
+             helper.make_node("Mul", ["c1", "k"], ["y"], "half")]  # fmt: skip
+    model = lowered(nodes, [X], ["y"], {**INITS, "k": np.array(0.5, np.float32)})
+    partition(model)
+    assert names(model)[:-1] == ["npu.quantize", "npu.conv2d", "npu.quantize", "npu.eltwise",
+                                 "npu.dequantize"]  # fmt: skip
+    assert targets(model) == ["cpu", "npu", "cpu", "npu", "cpu"]
+    constant = placed(model)[2]
+    assert pl.get_str(constant, pl.REASON) == f"quantizes a constant {EDGE}"
+
+
 def test_a_model_that_was_not_lowered_runs_on_the_cpu():
     model = model_from_nodes([conv("x", "w1", "y", "conv1")], [X], ["y"], INITS)
     notes = partition(model)

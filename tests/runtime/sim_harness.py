@@ -17,7 +17,7 @@ from backends.codegen import COMMANDS, WEIGHTS, Program, generate
 from backends.codegen.tensors import placed
 from backends.targets import Target, get_target
 from compiler.ir_model import IRModel
-from compiler.npu_reference import build_kernel, constant_array
+from runtime.kernels.npu_ops import build_kernel, constant_array
 from compiler.pipeline import parse_pipeline, run_pipeline
 from dialects.npu import ops as npu
 from dialects.npu.placement import set_tasks

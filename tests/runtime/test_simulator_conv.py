@@ -1,6 +1,6 @@
 """Bit-exactness: small quantized ONNX convolutions and fully connected layers, through the
 backend passes and code generation, run on the register-level simulator and compared
-integer for integer with the `npu` reference executor (`compiler/npu_reference.py`) on the
+integer for integer with the `npu` reference executor (`runtime/kernels/npu_ops.py`) on the
 same IR: every convolution variant (1x1, strided, padded, dilated, depthwise, grouped,
 1-channel input, unaligned channels), every DPU activation, the residual add, per-tensor
 and per-channel weights, int8 and int16, and tiles of many tasks (a small CBUF)."""

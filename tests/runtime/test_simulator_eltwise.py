@@ -2,7 +2,7 @@
 same shapes, a per-channel operand on either side; relu / clip after) and npu.lut (int8
 tables of several functions), through the backend passes and code generation, run on the
 register-level simulator and compared integer for integer with the `npu` reference executor
-(`compiler/npu_reference.py`), including tiles of many tasks (a small CBUF)."""
+(`runtime/kernels/npu_ops.py`), including tiles of many tasks (a small CBUF)."""
 
 from __future__ import annotations
 
@@ -210,15 +210,17 @@ def test_lut_access_data_writes_entries_and_increments_the_address():
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("first", [False, True], ids=["x_op_k", "k_op_x"])
 def test_eltwise_constant_scalar(kind, first):
-    # Mul(a, 0.7): lowering quantizes the constant (npu.quantize, not generated itself); its
-    # integer goes into EW_OP_VALUE_0
+    # Mul(a, 0.7): lowering quantizes the constant (npu.quantize, placed on the CPU as a
+    # compile-time value); its integer goes into EW_OP_VALUE_0
     operands = ["k", "a"] if first else ["a", "k"]
     nodes = [conv("x", "w1", "a", "c1", b="b1"), helper.make_node(kind, operands, ["y"], "ew")]
     model, feeds = compiled(nodes, [("x", [1, 4, 5, 5])], ["y"],
                             {"w1": f32(20, 4, 1, 1), "b1": f32(20),
                              "k": np.array(0.7, np.float32)})  # fmt: skip
     program = generate(model)
-    assert len(program.unsupported) == 1 and "npu.quantize" in program.unsupported[0]
+    assert program.unsupported == []
+    (quantize,) = ops_of(model, "npu.quantize")[-1:]
+    assert quantize.attributes["backend.reason"].data.startswith("quantizes a constant")
     (op,) = ops_of(model, "npu.eltwise")
     k = op.lhs if first else op.rhs
     written = [decode(word).fields["EW_OPERAND_0"] for word in program.words

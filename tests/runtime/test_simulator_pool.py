@@ -11,6 +11,7 @@ from onnx import helper
 
 from backends.codegen import generate
 from dialects.npu import ops as npu
+from dialects.npu import placement as pl
 from dialects.npu.placement import get_tasks
 from tests.helpers.backend import conv
 from tests.runtime.sim_harness import assert_exact, compiled, simulate, small_cbuf
@@ -129,6 +130,29 @@ def test_average_of_uneven_windows_is_not_generated():
                               pads=[1, 1, 1, 1])]  # fmt: skip
     [line] = unsupported(nodes)
     assert "per-position" in line
+
+
+def test_an_op_without_code_generation_is_placed_on_the_cpu():
+    """Code generation moves what it cannot cover to the CPU with its reason and renumbers
+    the segments; the convolution before it keeps its tasks."""
+    nodes = [conv("x", "w", "c", "conv", b="b", pads=[1, 1, 1, 1]),
+             helper.make_node("AveragePool", ["c"], ["y"], name="pool", kernel_shape=[3, 3],
+                              pads=[1, 1, 1, 1])]  # fmt: skip
+    inits = {"w": (RNG.standard_normal((8, 4, 3, 3)) * 0.3).astype(np.float32),
+             "b": (RNG.standard_normal(8) * 0.2).astype(np.float32)}  # fmt: skip
+    model, _ = compiled(nodes, [("x", [1, 4, 8, 8])], ["y"], inits)
+    program = generate(model)
+    ops = [op for op in model.main.body.blocks[0].ops if pl.TARGET in op.attributes]
+    assert [op.name for op in ops] == ["npu.quantize", "npu.conv2d", "npu.pool", "npu.dequantize"]
+    assert [pl.get_str(op, pl.TARGET) for op in ops] == ["cpu", "npu", "cpu", "cpu"]
+    assert [pl.get_int(op, pl.SEGMENT) for op in ops] == [0, 1, 2, 2]
+    reason = pl.get_str(ops[2], pl.REASON)
+    assert (
+        reason is not None and reason.startswith("code generation: ") and "per-position" in reason
+    )
+    assert {task.op_index for task in program.tasks} == {
+        index for index, op in enumerate(model.main.body.blocks[0].ops) if op is ops[1]
+    }
 
 
 def test_global_pool_wider_than_the_kernel_field_is_not_generated():

@@ -1,7 +1,8 @@
 """The `npu` reference executor: one closure per `npu` op, bit-exact to the numerics
-contract (`dialects/npu/numerics.py`); the interpreter runs them beside the float `onnx`
-kernels of the ops that stay on the CPU. The simulator and the code generator must agree
-with this bit for bit.
+contract (`dialects/npu/numerics.py`). The compiler's interpreter runs them beside the float
+`onnx` kernels of the ops that stay on the CPU; the runtime's session runs them for the
+quantized ops a container places on the CPU (edge conversions, ops without code
+generation). The simulator and the code generator must agree with this bit for bit.
 
 Each builder reads the op once (weights, multipliers, clamps) and returns
 `run(*inputs) -> output` over numpy arrays in the ops' storage dtypes (int8, int16,
