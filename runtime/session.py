@@ -24,7 +24,7 @@ patched by the simulator's loader) and the model's input and output buffers (3, 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -39,13 +39,14 @@ from backends.container import Container, read_container, unpack_relocations
 from backends.container import format as sections_format
 from backends.targets import get_target
 from dialects.context import make_context
+from dialects.npu import numerics as nx
 from dialects.npu import ops as npu
 from dialects.npu import placement as pl
 from dialects.onnx import ConstantOp, OnnxOp, dense_to_numpy
 from dialects.weights import WeightRefAttr, WeightTable
 from runtime.kernels import FIRST_OUTPUT_KERNELS, KERNELS
 from runtime.kernels.npu_ops import Run, build_kernel
-from runtime.simulator import load, run_tasks
+from runtime.simulator import TaskTrace, load, run_tasks
 from runtime.simulator.tensors import read_tensor, write_tensor
 
 MODULE = "module"  # the container section holding the post-backend IR (compiler/build.py)
@@ -104,25 +105,37 @@ class Session:
         # the job each op with tasks starts or belongs to, by block index
         ends = [*self.jobs[1:], len(self.tasks)]
         self._job_of: dict[int, int] = {}
+        last_task = {op: first_word for op, first_word, _ in self.tasks}  # the last wins
+        self._op_ending_at = {first_word: op for op, first_word in last_task.items()}
+        self._layers: dict[str, np.ndarray] | None = None
         for job, (first, end) in enumerate(zip(self.jobs, ends, strict=True)):
             for op_index, _, _ in self.tasks[first:end]:
                 self._job_of.setdefault(op_index, job)
 
     # ------------------------------------------------------------------ running
-    def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def run(
+        self,
+        inputs: Mapping[str, np.ndarray],
+        data_format: str | Sequence[str] | None = None,
+        layers: dict[str, np.ndarray] | None = None,
+    ) -> dict[str, np.ndarray]:
+        """The model's outputs, float32 in the model's layout. `inputs` by input name, raw
+        data (uint8, int8, float32, ...: the values are what counts); `data_format` ("nhwc"
+        or "nchw", one for all or one per input) says how a 4-D array is laid out: "nhwc"
+        arrays of an NCHW model input are transposed; None takes every array in the
+        model's own shape. `layers`, when given, receives every op's result dequantized to
+        float32 under its ONNX name (for accuracy analysis)."""
         block = self.func.body.blocks[0]
         env: dict[SSAValue, np.ndarray] = {}
-        for arg, spec in zip(block.args, self.metadata["inputs"], strict=True):
+        formats = _formats(data_format, len(block.args))
+        for arg, spec, fmt in zip(block.args, self.metadata["inputs"], formats, strict=True):
             if spec["name"] not in inputs:
                 raise SessionError(f"no value for model input {spec['name']!r}")
-            value = np.asarray(inputs[spec["name"]], np.dtype(spec["dtype"]))
-            if tuple(value.shape) != tuple(spec["shape"]):
-                raise SessionError(
-                    f"model input {spec['name']!r}: shape {value.shape}, expected {spec['shape']}"
-                )
+            value = _input_array(inputs[spec["name"]], spec, fmt)
             env[arg] = value
             if any(self._on_npu(use.operation) for use in arg.uses):
                 self._write(arg, value)
+        self._layers = layers
         done_jobs: set[int] = set()
         for index, op in enumerate(self.ops):
             if isinstance(op, ReturnOp):
@@ -154,7 +167,9 @@ class Session:
         done_jobs.add(job)
         first = self.jobs[job]
         end = self.jobs[job + 1] if job + 1 < len(self.jobs) else len(self.tasks)
-        traces = run_tasks(self.words, self.memory, self.tasks[first][1], self.target)
+        capture = self._capture_task if self._layers is not None else None
+        traces = run_tasks(self.words, self.memory, self.tasks[first][1], self.target,
+                           after_task=capture)  # fmt: skip
         if len(traces) != end - first:
             raise SessionError(f"job {job}: ran {len(traces)} tasks, expected {end - first}")
 
@@ -165,12 +180,31 @@ class Session:
             results = self._run_onnx(op, env)
         else:
             raise SessionError(f"{op.name}: no CPU implementation in the runtime")
+        self._record(op, results)
         for result, value in zip(op.results, results, strict=False):
             if value is None:
                 continue
             env[result] = value
             if any(self._on_npu(use.operation) for use in result.uses):
                 self._write(result, value)
+
+    def _capture_task(self, trace: TaskTrace) -> None:
+        """After an op's last task, its result (before a later task reuses the memory)."""
+        index = self._op_ending_at.get(trace.first_word)
+        if index is not None:
+            op = self.ops[index]
+            self._record(op, [self._read(result) for result in op.results])
+
+    def _record(self, op: Operation, values: Sequence[np.ndarray | None]) -> None:
+        if self._layers is None:
+            return
+        names = list(getattr(op, "output_names", []))
+        for result, value, name in zip(op.results, values, names, strict=False):
+            if value is None or not name:
+                continue
+            quant = npu.quant_of(result)
+            real = value if quant is None else nx.dequantize(value, quant.params())
+            self._layers[name] = np.asarray(real, np.float32)
 
     def _npu_kernel(self, op: npu.NpuOp) -> Run:
         """The integer kernel of a quantized op on the CPU (built once per op)."""
@@ -229,3 +263,37 @@ class Session:
 
     def _read(self, value: SSAValue) -> np.ndarray:
         return read_tensor(self.memory, placed(value, self.func))
+
+
+DATA_FORMATS = ("nhwc", "nchw")
+
+
+def _formats(data_format: str | Sequence[str] | None, count: int) -> list[str | None]:
+    if data_format is None or isinstance(data_format, str):
+        formats = [data_format] * count
+    else:
+        formats = list(data_format)
+    if len(formats) != count:
+        raise SessionError(f"data_format gives {len(formats)} formats for {count} inputs")
+    for fmt in formats:
+        if fmt is not None and fmt.lower() not in DATA_FORMATS:
+            raise SessionError(f"data_format {fmt!r}: expected nhwc or nchw")
+    return [fmt.lower() if fmt else None for fmt in formats]
+
+
+def _input_array(data: object, spec: dict, data_format: str | None) -> np.ndarray:
+    """`data` as the model input `spec` takes it: numeric values cast to its dtype, an NHWC
+    4-D array of an NCHW input transposed."""
+    array = np.asarray(data)
+    name, shape = spec["name"], tuple(spec["shape"])
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+        raise SessionError(f"model input {name!r}: {array.dtype} data, expected numbers")
+    if data_format == "nhwc" and len(shape) == 4 and array.ndim == 4:
+        n, c, h, w = shape
+        if array.shape != (n, h, w, c):
+            raise SessionError(f"model input {name!r}: NHWC shape {array.shape}, expected "
+                               f"{(n, h, w, c)}")  # fmt: skip
+        array = array.transpose(0, 3, 1, 2)
+    if array.shape != shape:
+        raise SessionError(f"model input {name!r}: shape {array.shape}, expected {list(shape)}")
+    return np.ascontiguousarray(array, np.dtype(spec["dtype"]))

@@ -143,16 +143,68 @@ def test_run_on_the_simulator_matches_the_quantized_model(tmp_path: Path, capsys
     np.testing.assert_array_equal(stacked[0], np.load(tmp_path / "sim" / "logits.npy"))
 
 
-def test_run_of_an_op_without_code_is_one_line(tmp_path: Path, capsys, digits):
-    """The second conv on the CPU leaves the pool after it without code generation."""
+def test_ops_without_code_generation_run_on_the_cpu(tmp_path: Path, capsys, digits):
+    """The second conv on the CPU leaves the pool after it without code generation: build
+    says so, places it on the CPU, and `run` runs it there."""
     code, _, err = build(capsys, tmp_path, digits, "--op-target",
                          "/features/features.2/features.2.0/Conv=cpu")  # fmt: skip
     assert code == 0, err
-    if "not generated yet" not in err:
+    if "no code generation yet" not in err:
         pytest.skip("code generation now covers that pool")
     import numpy as np
 
     np.save(tmp_path / "x.npy", np.zeros((1, 1, 16, 16), np.float32))
     code, _, err = run_cli(capsys, "run", tmp_path / "d.rknn", "--input", tmp_path / "x.npy",
                            "--output-dir", tmp_path / "out")  # fmt: skip
-    assert code == 2 and err.count("\n") == 1 and "not generated yet" in err
+    assert code == 0, err
+    assert (tmp_path / "out" / "logits.npy").exists()
+
+
+def test_run_takes_images_nhwc_arrays_and_dumps_layers(tmp_path: Path, capsys, digits):
+    """An image file is read as calibration reads it (here 'L', resized bilinearly to
+    16x16, raw 0..255 values); the same pixels as an NHWC uint8 .npy give the same output;
+    --dump-layers writes every layer."""
+    import numpy as np
+    from PIL import Image
+
+    assert build(capsys, tmp_path, digits)[0] == 0
+    rng = np.random.default_rng(3)
+    Image.fromarray(rng.integers(0, 256, (20, 24), np.uint8)).save(tmp_path / "x.png")
+    with Image.open(tmp_path / "x.png") as image:
+        pixels = np.asarray(image.convert("L").resize((16, 16), Image.Resampling.BILINEAR))
+    np.save(tmp_path / "x_nhwc.npy", pixels[None, :, :, None])
+    code, _, err = run_cli(capsys, "run", tmp_path / "d.rknn", "--input", tmp_path / "x.png",
+                           "--output-dir", tmp_path / "img", "--dump-layers")  # fmt: skip
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "run", tmp_path / "d.rknn", "--input",
+                           tmp_path / "x_nhwc.npy", "--data-format", "nhwc",
+                           "--output-dir", tmp_path / "npy")  # fmt: skip
+    assert code == 0, err
+    np.testing.assert_array_equal(np.load(tmp_path / "img" / "logits.npy"),
+                                  np.load(tmp_path / "npy" / "logits.npy"))  # fmt: skip
+    assert len(list((tmp_path / "img" / "layers").glob("*.npy"))) >= 7
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--input", "nope.npy"], "no such file"),
+        (["--input", "x.txt"], "use .npy or an image"),
+        (["--input", "wrong=x.npy"], "has no input of that name"),
+        (["--input", "x.npy", "--data-format", "nhwc"], "NHWC shape"),
+        (["--inputs", "list.txt", "--dump-layers"], "runs one sample"),
+    ],
+)
+def test_run_bad_input_is_one_line(tmp_path: Path, capsys, digits, args, message):
+    import numpy as np
+
+    assert build(capsys, tmp_path, digits)[0] == 0
+    np.save(tmp_path / "x.npy", np.zeros((1, 1, 16, 16), np.float32))
+    (tmp_path / "x.txt").write_text("0")
+    (tmp_path / "list.txt").write_text("x.npy\n")
+    args = [str(tmp_path / a) if a.endswith((".npy", ".txt")) and "=" not in a else a
+            for a in args]  # fmt: skip
+    args = [a.replace("=x.npy", f"={tmp_path / 'x.npy'}") for a in args]
+    code, _, err = run_cli(capsys, "run", tmp_path / "d.rknn", *args, "--output-dir",
+                           tmp_path / "out")  # fmt: skip
+    assert code == 2 and err.count("\n") == 1 and message in err, err

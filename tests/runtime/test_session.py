@@ -105,3 +105,40 @@ def test_missing_input_is_an_error(tmp_path):
     container, _, _ = built("digits_cnn", tmp_path)
     with pytest.raises(SessionError, match="no value for model input"):
         Session(container).run({})
+
+
+def test_every_layer_output_equals_the_reference(tmp_path):
+    # captured after each op's last task, before a later task reuses the arena
+    container, interpreter, images = built("digits_resnet", tmp_path)
+    session = Session(container)
+    (spec,) = session.metadata["inputs"]
+    feed = {spec["name"]: images[:1].astype(np.float32)}
+    layers: dict[str, np.ndarray] = {}
+    session.run(feed, layers=layers)
+    expected = interpreter.run(feed, capture=True).tensors
+    shared = set(layers) & set(expected)
+    npu_results = {name for op in session.metadata["ops"] if op["target"] == "npu"
+                   for name in op["outputs"]}  # fmt: skip
+    assert npu_results and npu_results <= shared
+    for name in sorted(shared):
+        np.testing.assert_array_equal(layers[name], expected[name], err_msg=name)
+
+
+def test_inputs_as_rknn_takes_them(tmp_path):
+    # raw integer data and NHWC arrays give what the float NCHW array gives
+    container, _, images = built("digits_cnn", tmp_path)
+    session = Session(container)
+    (spec,) = session.metadata["inputs"]
+    (out,) = session.metadata["outputs"]
+    pixels = np.round(images[:1] * 10).astype(np.uint8)  # small integers: exact in float32
+    expected = session.run({spec["name"]: pixels.astype(np.float32)})[out["name"]]
+    as_uint8 = session.run({spec["name"]: pixels})[out["name"]]
+    nhwc = session.run({spec["name"]: pixels.transpose(0, 2, 3, 1)}, "nhwc")[out["name"]]
+    np.testing.assert_array_equal(as_uint8, expected)
+    np.testing.assert_array_equal(nhwc, expected)
+    with pytest.raises(SessionError, match="NHWC shape"):
+        session.run({spec["name"]: pixels}, "nhwc")
+    with pytest.raises(SessionError, match="expected nhwc or nchw"):
+        session.run({spec["name"]: pixels}, "hwc")
+    with pytest.raises(SessionError, match="expected numbers"):
+        session.run({spec["name"]: np.array([["a"]])})
