@@ -1,12 +1,12 @@
-"""Running a whole container on the simulator: `Session(path_or_container).run(inputs)`.
+"""Running a whole container: `Session(path_or_container).run(inputs)` on the simulator,
+`Session(path, backend="rocket")` on the NPU through the rocket driver (`runtime.hardware`).
 
 The container's `module` section (the post-backend IR, MLIR text) is parsed back into xDSL,
 its ops walked in block order:
 
 * NPU ops run as their jobs: the first NPU op of a job runs the job's chain of tasks
   (`run_tasks` from the job's first task); the job covers the consecutive NPU ops that follow
-  it. An NPU op with no task (listed as not generated) cannot run here: the only numpy model
-  of the `npu` ops is the compiler's reference executor, which the runtime does not import.
+  it (on the rocket backend: the job's tasks submitted to the device, `RocketRunner`).
 * CPU ops run in numpy on values held by SSA value (NCHW arrays): float ONNX ops through
   `runtime.kernels.KERNELS`; quantized ops (the conversions at the NPU's edges, and the NPU
   ops code generation does not cover, which `build` placed on the CPU) through the `npu`
@@ -18,7 +18,8 @@ its ops walked in block order:
   is read back from there.
 
 Memory holds the weight blob (buffer 0), the arena (1), the command blob (2, relocations
-patched by the simulator's loader) and the model's input and output buffers (3, 4, ...).
+patched by the loader) and the model's input and output buffers (3, 4, ...); on the rocket
+backend each is a buffer object mapped into the process, at the device's addresses.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from xdsl.parser import Parser
 
 from backends.codegen.buffers import COMMANDS, WEIGHTS
 from backends.codegen.tensors import placed
-from backends.container import Container, read_container, unpack_relocations
+from backends.container import Container, Relocation, read_container, unpack_relocations
 from backends.container import format as sections_format
 from backends.targets import get_target
 from dialects.context import make_context
@@ -44,11 +45,13 @@ from dialects.npu import ops as npu
 from dialects.npu import placement as pl
 from dialects.onnx import ConstantOp, OnnxOp, dense_to_numpy
 from dialects.weights import WeightRefAttr, WeightTable
+from runtime.hardware import RocketDevice, RocketRunner
 from runtime.kernels import FIRST_OUTPUT_KERNELS, KERNELS
 from runtime.kernels.npu_ops import Run, build_kernel
 from runtime.simulator import TaskTrace, load, run_tasks
 from runtime.simulator.tensors import read_tensor, write_tensor
 
+Program = tuple[list[int], list[Relocation], dict[int, int | bytes]]
 MODULE = "module"  # the container section holding the post-backend IR (compiler/build.py)
 
 
@@ -74,10 +77,44 @@ def unpack_arrays(data: bytes) -> dict[str, np.ndarray]:
     return arrays
 
 
-class Session:
-    """A container loaded into simulated memory, ready to `run`."""
+BACKENDS = ("simulator", "rocket")
 
-    def __init__(self, source: str | Path | Container) -> None:
+
+def container_program(container: Container) -> Program:
+    """The command words, relocations and buffers (id -> size or content; the command
+    buffer left out: the loader sizes it from the words) of `container`."""
+    sections = container.sections
+    commands = sections.get(sections_format.COMMANDS, b"")
+    words = [int.from_bytes(commands[i : i + 8], "little") for i in range(0, len(commands), 8)]
+    buffers: dict[int, int | bytes] = {
+        int(k): v for k, v in container.metadata["memory"]["buffers"].items()
+    }
+    buffers[WEIGHTS] = sections.get(sections_format.WEIGHTS, b"")
+    buffers.pop(COMMANDS, None)
+    relocations = unpack_relocations(sections.get(sections_format.RELOCATIONS, b""))
+    return words, relocations, buffers
+
+
+class Session:
+    """A container loaded, ready to `run`: into simulated memory (`backend="simulator"`),
+    or into buffer objects of a rocket device (`backend="rocket"`: the RK3588's NPU through
+    `/dev/accel/accel*`, or `device`, e.g. a fake). `close` (or `with`) frees the device."""
+
+    def __init__(self, source: str | Path | Container, backend: str = "simulator",
+                 device: RocketDevice | None = None) -> None:  # fmt: skip
+        if backend not in BACKENDS:
+            raise SessionError(f"backend {backend!r}: expected {' or '.join(BACKENDS)}")
+        self.runner: RocketRunner | None = None
+        self._owns_device = backend == "rocket" and device is None
+        # the device first: without an NPU, fail before the work of loading the container
+        self.device = (device or RocketDevice.open()) if backend == "rocket" else None
+        try:
+            self._load(source)
+        except BaseException:
+            self.close()
+            raise
+
+    def _load(self, source: str | Path | Container) -> None:
         self.container = source if isinstance(source, Container) else read_container(source)
         meta = self.container.metadata
         sections = self.container.sections
@@ -95,13 +132,14 @@ class Session:
         self._kernels: dict[Operation, Run] = {}
         self.tasks = [tuple(t) for t in meta["tasks"]]
         self.jobs = list(meta["jobs"])
-        commands = sections.get(sections_format.COMMANDS, b"")
-        words = [int.from_bytes(commands[i : i + 8], "little") for i in range(0, len(commands), 8)]
-        buffers = {int(k): v for k, v in meta["memory"]["buffers"].items()}
-        buffers[WEIGHTS] = sections.get(sections_format.WEIGHTS, b"")
-        buffers.pop(COMMANDS, None)
-        relocations = unpack_relocations(sections.get(sections_format.RELOCATIONS, b""))
-        self.memory, self.words = load(words, relocations, buffers, COMMANDS)
+        words, relocations, buffers = container_program(self.container)
+        if self.device is None:
+            self.memory, self.words = load(words, relocations, buffers, COMMANDS)
+        else:
+            self.runner = RocketRunner(self.device, words, relocations, buffers, COMMANDS,
+                                        read_only={WEIGHTS})  # fmt: skip
+            # values cross through `memory` as on the simulator: now the BOs' mappings
+            self.memory, self.words = self.runner.memory, self.runner.words
         # the job each op with tasks starts or belongs to, by block index
         ends = [*self.jobs[1:], len(self.tasks)]
         self._job_of: dict[int, int] = {}
@@ -111,6 +149,21 @@ class Session:
         for job, (first, end) in enumerate(zip(self.jobs, ends, strict=True)):
             for op_index, _, _ in self.tasks[first:end]:
                 self._job_of.setdefault(op_index, job)
+
+    def close(self) -> None:
+        """Unmap the buffer objects and close the device this session opened."""
+        if self.runner is not None:
+            self.runner.close()
+            self.runner = None
+        if self._owns_device and self.device is not None:
+            self.device.close()
+            self.device = None
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # ------------------------------------------------------------------ running
     def run(
@@ -167,6 +220,12 @@ class Session:
         done_jobs.add(job)
         first = self.jobs[job]
         end = self.jobs[job + 1] if job + 1 < len(self.jobs) else len(self.tasks)
+        if self.runner is not None:
+            if self._layers is not None:
+                raise SessionError("layer outputs need the simulator backend (a job's "
+                                   "intermediate tensors may share memory)")  # fmt: skip
+            self.runner.run_job([(word, count) for _, word, count in self.tasks[first:end]])
+            return
         capture = self._capture_task if self._layers is not None else None
         traces = run_tasks(self.words, self.memory, self.tasks[first][1], self.target,
                            after_task=capture)  # fmt: skip

@@ -22,7 +22,8 @@ from compiler.cli.interpret_cmd import write_arrays
 from compiler.datasets import load_array, read_sample_list
 from compiler.errors import CompilerError
 from compiler.ir_model import TensorSpec
-from runtime.session import DATA_FORMATS, Session, SessionError
+from runtime.hardware import RocketError
+from runtime.session import BACKENDS, DATA_FORMATS, Session, SessionError
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -45,6 +46,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--dump-layers", action="store_true",
                         help="also write every layer's output, dequantized, to DIR/layers/ "
                         "(one sample)")  # fmt: skip
+    parser.add_argument("--backend", choices=BACKENDS, default="simulator",
+                        help="simulator (default) or rocket: the NPU through the Linux "
+                        "rocket driver (/dev/accel/accel*)")  # fmt: skip
     parser.add_argument("--output-dir", type=Path, required=True, metavar="DIR")
     parser.set_defaults(run=run)
 
@@ -54,14 +58,15 @@ def run(args: argparse.Namespace) -> int:
         raise CompilerError("--dump-layers runs one sample: give --input, not --inputs")
     layers: dict[str, np.ndarray] | None = {} if args.dump_layers else None
     try:
-        session = Session(args.container)
-        reader = InputReader(session, args.data_format)
-        if args.inputs is not None:
-            outputs = _run_list(session, reader, args.inputs)
-        else:
-            feed, formats = reader.read(_named_paths(args.input, reader.names), "--input")
-            outputs = session.run(feed, formats, layers)
-    except SessionError as exc:
+        with Session(args.container, args.backend) as session:
+            reader = InputReader(session, args.data_format)
+            if args.inputs is not None:
+                outputs = _run_list(session, reader, args.inputs)
+            else:
+                paths = _named_paths(args.input, reader.names)
+                feed, formats = reader.read(paths, "--input")
+                outputs = session.run(feed, formats, layers)
+    except (SessionError, RocketError) as exc:
         raise CompilerError(f"{args.container}: {exc}") from None
     write_arrays(args.output_dir, outputs)
     if layers:

@@ -30,11 +30,12 @@ class SimulatorError(Exception):
 class Memory:
     """Buffers (numpy uint8 arrays) by id, each at an address."""
 
-    def __init__(self) -> None:
+    def __init__(self, base: int = BASE) -> None:
+        """`base`: the address of the first buffer `allocate` places."""
         self.buffers: dict[int, np.ndarray] = {}
         self.bases: dict[int, int] = {}
         self.commands_buffer: int | None = None
-        self._next = BASE
+        self._next = base
 
     def allocate(self, buffer_id: int, content: int | bytes | np.ndarray) -> int:
         """A buffer of `content` bytes (a size: zeros); returns its address."""

@@ -193,6 +193,7 @@ def test_run_takes_images_nhwc_arrays_and_dumps_layers(tmp_path: Path, capsys, d
         (["--input", "wrong=x.npy"], "has no input of that name"),
         (["--input", "x.npy", "--data-format", "nhwc"], "NHWC shape"),
         (["--inputs", "list.txt", "--dump-layers"], "runs one sample"),
+        (["--input", "x.npy", "--backend", "rocket"], "NPU"),
     ],
 )
 def test_run_bad_input_is_one_line(tmp_path: Path, capsys, digits, args, message):

@@ -26,11 +26,11 @@ from onnx import helper
 from compiler.calibration import InputPreprocess
 from compiler.frontend import import_onnx
 from compiler.interpreter import Interpreter
-from runtime.kernels.npu_ops import build_kernel
 from compiler.quantization.quantize import QuantizeOptions, quantize_model
 from dialects.npu import numerics as nx
 from dialects.npu import ops as npu
 from passes.quantization_plan import QuantPlan, TensorRange, using_plan
+from runtime.kernels.npu_ops import build_kernel
 from tests.helpers.compare import cosine
 from tests.helpers.npu import (
     QRANGE,

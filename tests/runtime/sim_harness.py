@@ -17,12 +17,12 @@ from backends.codegen import COMMANDS, WEIGHTS, Program, generate
 from backends.codegen.tensors import placed
 from backends.targets import Target, get_target
 from compiler.ir_model import IRModel
-from runtime.kernels.npu_ops import build_kernel, constant_array
 from compiler.pipeline import parse_pipeline, run_pipeline
 from dialects.npu import ops as npu
 from dialects.npu.placement import set_tasks
 from dialects.onnx import ConstantOp
 from passes.tile import problem_for
+from runtime.kernels.npu_ops import build_kernel, constant_array
 from runtime.simulator import load, run_tasks
 from runtime.simulator.tensors import read_tensor, write_tensor
 from tests.helpers.npu import Input, import_graph, lower, measured_ranges, onnx_graph, samples
