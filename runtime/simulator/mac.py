@@ -163,15 +163,18 @@ def convolve(x: np.ndarray, weights: np.ndarray, shape: ConvShape) -> np.ndarray
     bound = np.abs(taps).sum(axis=1).max(initial=0.0) * np.abs(xp).max(initial=0.0)
     if bound >= EXACT_LIMIT:
         raise SimulatorError("an accumulator could leave the exact float64 range")
-    acc = np.zeros((shape.out_channels, oh, ow), np.float64)
-    for ky in range(kh):
-        for kx in range(kw):
-            patch = xp[:, ky * dy : ky * dy + (oh - 1) * sy + 1 : sy,
-                       kx * dx : kx * dx + (ow - 1) * sx + 1 : sx]  # fmt: skip
-            if shape.depthwise:
-                acc += wf[:, ky, kx][:, None, None] * patch
-            else:
-                acc += np.tensordot(wf[:, :, ky, kx], patch, axes=([1], [0]))
+    # every window as a column (C, kh, kw, OH, OW): a strided view, no copy yet
+    sc, sh, sw = xp.strides
+    windows = np.lib.stride_tricks.as_strided(
+        xp, (xp.shape[0], kh, kw, oh, ow), (sc, sh * dy, sw * dx, sh * sy, sw * sx),
+        writeable=False,
+    )  # fmt: skip
+    if shape.depthwise:
+        acc = np.einsum("ckl,cklhw->chw", wf, windows)
+    else:
+        # one matrix product over all taps (float64 sums of integers are exact below 2**53)
+        columns = windows.reshape(-1, oh * ow)
+        acc = (taps @ columns).reshape(shape.out_channels, oh, ow)
     return np.rint(acc).astype(np.int64)
 
 
