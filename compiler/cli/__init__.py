@@ -19,13 +19,25 @@ from compiler.cli import (
     import_cmd,
     inspect_cmd,
     interpret_cmd,
+    memory_cmd,
     opt_cmd,
+    perf_cmd,
     quantize_cmd,
     run_cmd,
 )
 from compiler.errors import CompilerError
 
-COMMANDS = (import_cmd, interpret_cmd, opt_cmd, quantize_cmd, build_cmd, inspect_cmd, run_cmd)
+COMMANDS = (
+    import_cmd,
+    interpret_cmd,
+    opt_cmd,
+    quantize_cmd,
+    build_cmd,
+    inspect_cmd,
+    run_cmd,
+    perf_cmd,
+    memory_cmd,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
