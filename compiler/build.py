@@ -31,6 +31,7 @@ from backends.container import (
 )
 from backends.targets import get_target
 from compiler import __version__
+from compiler.calibration.statistics import TensorStatistics
 from compiler.ir_model import IRModel
 from compiler.pipeline import parse_pipeline, run_pipeline
 from compiler.quantization.quantize import QuantizeOptions, quantize_model
@@ -63,12 +64,13 @@ class BuildResult:
         }
 
 
-def build_model(model: IRModel, dataset: Path | str | None,
-                options: QuantizeOptions) -> BuildResult:  # fmt: skip
-    """Build `model` (changed in place) for `options.target`."""
+def build_model(model: IRModel, dataset: Path | str | None, options: QuantizeOptions,
+                statistics: dict[str, TensorStatistics] | None = None) -> BuildResult:  # fmt: skip
+    """Build `model` (changed in place) for `options.target`; `statistics`: calibration
+    statistics measured before (`quantize_model`'s)."""
     result = BuildResult(Container(get_target(options.target).name))
     start = time.perf_counter()
-    quantized = quantize_model(model, dataset, options)
+    quantized = quantize_model(model, dataset, options, statistics)
     result.stages.append(("quantize", time.perf_counter() - start))
     result.notes += quantized.report.notes if quantized.report else []
 

@@ -54,6 +54,11 @@ class IRModel:
         func = self.main
         return _specs(func.res_attrs, func.function_type.outputs.data, "output")
 
+    def clone(self) -> IRModel:
+        """An independent copy (passes change the module and add weights in place; the
+        arrays themselves are shared: no pass writes into an existing array)."""
+        return IRModel(self.module.clone(), WeightTable(dict(self.weights.arrays)))
+
     def used_weights(self) -> set[str]:
         keys = set()
         for op in self.module.walk():

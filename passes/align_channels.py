@@ -143,9 +143,9 @@ def padded_quant(quant: QuantAttr, rows: int) -> QuantAttr:
     ones. Per-tensor and float parameters are unchanged."""
     if quant.channel_axis is None or quant.is_float:
         return quant
-    extra = rows - len(quant.scales.data)
-    scales = [s.value.data for s in quant.scales.data] + [1.0] * extra
-    zero_points = [z.data for z in quant.zero_points.data] + [0] * extra
+    scales, zero_points = quant.scale_values, quant.zero_point_values
+    extra = rows - len(scales)
+    scales, zero_points = scales + [1.0] * extra, zero_points + [0] * extra
     return QuantAttr(quant.element, scales, zero_points, quant.channel_axis)
 
 

@@ -38,6 +38,7 @@ from backends.codegen.fully_connected import fully_connected_tasks
 from backends.codegen.lut import lut_tasks
 from backends.codegen.mac_task import OpContext
 from backends.codegen.pool import pool_tasks
+from backends.codegen.requantize import requantize_tasks
 from backends.targets import Target, get_target
 from dialects.module import main_func
 from dialects.npu import ops as npu
@@ -66,6 +67,7 @@ GENERATORS: dict[type[npu.NpuOp], Generator] = {
     npu.PadOp: pad_tasks,
     npu.ReshapeOp: reshape_tasks,
     npu.TransposeOp: transpose_tasks,
+    npu.RequantizeOp: requantize_tasks,
 }
 
 

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from compiler import __version__
 from compiler.cli import (
     build_cmd,
+    hybrid_cmd,
     import_cmd,
     inspect_cmd,
     interpret_cmd,
@@ -37,6 +38,7 @@ COMMANDS = (
     run_cmd,
     perf_cmd,
     memory_cmd,
+    hybrid_cmd,
 )
 
 

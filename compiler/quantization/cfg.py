@@ -194,6 +194,8 @@ class QuantizationCfg:
 
     custom_quantize_layers: dict[str, str] = field(default_factory=dict)  # our dtype names
     quantize_parameters: dict[str, TensorQuantization] = field(default_factory=dict)
+    # written as a comment after a custom_quantize_layers entry (a proposal's reasons)
+    layer_notes: dict[str, str] = field(default_factory=dict)
 
     def validate(self) -> None:
         """Raise ValueError naming the tensor when an entry is not usable."""
@@ -220,14 +222,31 @@ class QuantizationCfg:
 def cfg_to_yaml(cfg: QuantizationCfg) -> str:
     """The file's text: both sections, in that order, entries in insertion order."""
     cfg.validate()
-    data = {
-        "custom_quantize_layers": {n: OUR_DTYPES[d] for n, d in cfg.custom_quantize_layers.items()},
-        "quantize_parameters": {n: _entry_dict(e) for n, e in cfg.quantize_parameters.items()},
-    }
+    layers = {n: OUR_DTYPES[d] for n, d in cfg.custom_quantize_layers.items()}
+    parameters = {n: _entry_dict(e) for n, e in cfg.quantize_parameters.items()}
+    return _annotated(_dump({"custom_quantize_layers": layers}), cfg) + _dump(
+        {"quantize_parameters": parameters}
+    )
+
+
+def _dump(data: dict[str, Any]) -> str:
     # SafeDumper writes floats as repr() (exact), quotes names that need it; no width limit
     # so that long tensor names are never folded over lines. Non-ASCII is escaped: written
     # raw, a NEL or LINE SEPARATOR in a tensor name reads back as a line break.
     return yaml.safe_dump(data, indent=4, sort_keys=False, allow_unicode=False, width=2**31 - 1)
+
+
+def _annotated(section: str, cfg: QuantizationCfg) -> str:
+    """`layer_notes` as comments after their entries (one line per entry: scalars, no
+    width limit, escaped names)."""
+    if not cfg.layer_notes:
+        return section
+    lines = section.splitlines()
+    for index, name in enumerate(cfg.custom_quantize_layers, start=1):
+        note = cfg.layer_notes.get(name)
+        if note:
+            lines[index] += f"  # {' '.join(note.split())}"
+    return "\n".join(lines) + "\n"
 
 
 def _entry_dict(entry: TensorQuantization) -> dict[str, Any]:

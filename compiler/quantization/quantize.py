@@ -89,9 +89,31 @@ class QuantizeResult:
         return cfg
 
 
-def quantize_model(model: IRModel, dataset: Path | str | None,
-                   options: QuantizeOptions) -> QuantizeResult:  # fmt: skip
-    """Quantize `model` in place (see the module doc); `dataset` is a `dataset.txt`."""
+def quantize_model(
+    model: IRModel,
+    dataset: Path | str | None,
+    options: QuantizeOptions,
+    statistics: dict[str, TensorStatistics] | None = None,
+) -> QuantizeResult:
+    """Quantize `model` in place (see the module doc); `dataset` is a `dataset.txt`.
+    `statistics`, when given, are the calibration statistics of this model with these
+    options, measured before (a proposal search quantizes one model many ways); the
+    dataset is then not read."""
+    prepared = optimize_for_quantization(model, options)
+    return quantize_optimized(prepared, dataset, options, statistics)
+
+
+@dataclass
+class Prepared:
+    """A model after steps 0 and 1 (in place), with what a QDQ model gave up."""
+
+    model: IRModel
+    qdq: QdqParameters
+    reports: list[PipelineReport]
+
+
+def optimize_for_quantization(model: IRModel, options: QuantizeOptions) -> Prepared:
+    """Steps 0 and 1 in place: the float graph the calibration measures and lowering reads."""
     _check_options(options)
     overrides = dict(options.cfg.custom_quantize_layers) if options.cfg else {}
     _check_target(options, overrides)
@@ -106,14 +128,33 @@ def quantize_model(model: IRModel, dataset: Path | str | None,
             "split-lut-activations"
         ),
     )
+    return Prepared(model, qdq, [stripped, optimized])
+
+
+def calibrate(model: IRModel, dataset: Path | str,
+              options: QuantizeOptions) -> dict[str, TensorStatistics]:  # fmt: skip
+    """Step 2's statistics of a prepared model (`optimize_for_quantization`)."""
+    samples = load_calibration_set(dataset, model.inputs, options.preprocess)
+    histograms = options.algorithm != "normal"
+    return collect_statistics(model, samples, histograms, progress=options.progress)
+
+
+def quantize_optimized(prepared: Prepared, dataset: Path | str | None, options: QuantizeOptions,
+                       statistics: dict[str, TensorStatistics] | None = None
+                       ) -> QuantizeResult:  # fmt: skip
+    """Steps 2 to 4 on a prepared model (in place)."""
+    model, qdq = prepared.model, prepared.qdq
+    overrides = dict(options.cfg.custom_quantize_layers) if options.cfg else {}
     result = QuantizeResult(model)
-    if _needs_calibration(options.dtype, overrides) and not (qdq and dataset is None):
+    if statistics is not None:
+        result.statistics = statistics
+    elif _needs_calibration(options.dtype, overrides) and not (qdq and dataset is None):
         if dataset is None:
             raise CompilerError(
                 f"quantizing to {options.dtype} needs a calibration dataset (--dataset)"
             )
-        result.statistics = _calibrate(model, dataset, options)
-        result.ranges = _ranges(result.statistics, options, overrides)
+        result.statistics = calibrate(model, dataset, options)
+    result.ranges = _ranges(result.statistics, options, overrides)
     _apply_qdq(result.ranges, overrides, qdq, options.dtype)
     _apply_cfg(result.ranges, options.cfg)
     float16 = options.dtype == "i8" and get_target(options.target).supports("f16") is None
@@ -130,6 +171,7 @@ def quantize_model(model: IRModel, dataset: Path | str | None,
     )
     with using_plan(plan):
         lowered = run_pipeline(model, parse_pipeline("lower-to-npu,dce"))
+    stripped, optimized = prepared.reports
     result.report = PipelineReport(
         [t for r in (stripped, optimized, lowered) for t in r.timings],
         [n for r in (stripped, optimized) for n in r.notes]
@@ -161,13 +203,6 @@ def _check_target(options: QuantizeOptions, overrides: dict[str, str]) -> None:
 
 def _needs_calibration(dtype: str, overrides: dict[str, str]) -> bool:
     return dtype != "f16" or any(d != "f16" for d in overrides.values())
-
-
-def _calibrate(model: IRModel, dataset: Path | str,
-               options: QuantizeOptions) -> dict[str, TensorStatistics]:  # fmt: skip
-    samples = load_calibration_set(dataset, model.inputs, options.preprocess)
-    histograms = options.algorithm != "normal"
-    return collect_statistics(model, samples, histograms, progress=options.progress)
 
 
 def _ranges(statistics: dict[str, TensorStatistics], options: QuantizeOptions,

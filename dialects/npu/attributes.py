@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from xdsl.dialects.builtin import ArrayAttr, FloatAttr, IntAttr, StringAttr, f64
+from xdsl.dialects.builtin import DenseArrayBase, IntAttr, StringAttr, f64, i64
 from xdsl.ir import Attribute, ParametrizedAttribute
 from xdsl.irdl import irdl_attr_definition
 from xdsl.parser import AttrParser
@@ -43,9 +43,11 @@ class QuantAttr(ParametrizedAttribute):
 
     name = "npu.quant"
 
+    # dense arrays, not lists of FloatAttr: a per-channel layer has hundreds of scales, and
+    # building one xDSL attribute per value dominated quantization time
     dtype: StringAttr
-    scales: ArrayAttr[FloatAttr]
-    zero_points: ArrayAttr[IntAttr]
+    scales: DenseArrayBase
+    zero_points: DenseArrayBase
     axis: IntAttr
 
     def __init__(
@@ -57,8 +59,8 @@ class QuantAttr(ParametrizedAttribute):
     ) -> None:
         super().__init__(
             StringAttr(dtype),
-            ArrayAttr([FloatAttr(float(s), f64) for s in scales or []]),
-            ArrayAttr([IntAttr(int(z)) for z in zero_points or []]),
+            DenseArrayBase.from_list(f64, [float(s) for s in scales or []]),
+            DenseArrayBase.from_list(i64, [int(z) for z in zero_points or []]),
             IntAttr(NO_AXIS if axis is None else axis),
         )
 
@@ -76,6 +78,14 @@ class QuantAttr(ParametrizedAttribute):
         return self.dtype.data
 
     @property
+    def scale_values(self) -> list[float]:
+        return [float(v) for v in self.scales.get_values()]
+
+    @property
+    def zero_point_values(self) -> list[int]:
+        return [int(v) for v in self.zero_points.get_values()]
+
+    @property
     def is_float(self) -> bool:
         return self.element in FLOAT_DTYPES
 
@@ -85,8 +95,8 @@ class QuantAttr(ParametrizedAttribute):
 
     def params(self) -> QuantParams:
         """The parameters as numpy values for `numerics` (per tensor: 0-d arrays)."""
-        scales = np.array([s.value.data for s in self.scales.data], np.float64)
-        zero_points = np.array([z.data for z in self.zero_points.data], np.int64)
+        scales = np.array(self.scales.get_values(), np.float64)
+        zero_points = np.array(self.zero_points.get_values(), np.int64)
         if self.is_float:
             return QuantParams(self.element, np.float64(1.0), np.int64(0))
         if self.channel_axis is None:
@@ -110,7 +120,8 @@ class QuantAttr(ParametrizedAttribute):
     def verify(self) -> None:
         if self.element not in DTYPES:
             raise VerifyException(f"npu.quant: dtype {self.element!r} is not one of {DTYPES}")
-        n_scales, n_zps = len(self.scales.data), len(self.zero_points.data)
+        scales, zero_points = self.scale_values, self.zero_point_values
+        n_scales, n_zps = len(scales), len(zero_points)
         if self.is_float:
             if n_scales or n_zps:
                 raise VerifyException(f"npu.quant: {self.element} has no scale or zero point")
@@ -119,18 +130,18 @@ class QuantAttr(ParametrizedAttribute):
             raise VerifyException("npu.quant: needs as many zero points as scales (at least 1)")
         if self.channel_axis is None and n_scales != 1:
             raise VerifyException("npu.quant: per-tensor parameters have one scale")
-        for s in self.scales.data:
-            if not (math.isfinite(s.value.data) and s.value.data > 0):
-                raise VerifyException(f"npu.quant: scale {s.value.data} is not positive")
+        for scale in scales:
+            if not (math.isfinite(scale) and scale > 0):
+                raise VerifyException(f"npu.quant: scale {scale} is not positive")
         lo, hi = QRANGES[self.element]
-        for z in self.zero_points.data:
-            if not lo <= z.data <= hi:
-                raise VerifyException(f"npu.quant: zero point {z.data} outside {self.element}")
+        for zero_point in zero_points:
+            if not lo <= zero_point <= hi:
+                raise VerifyException(f"npu.quant: zero point {zero_point} outside {self.element}")
 
     # ------------------------------------------------------------------ text
     def print_parameters(self, printer: Printer) -> None:
-        scales = [float_text(s.value.data) for s in self.scales.data]
-        zps = [str(z.data) for z in self.zero_points.data]
+        scales = [float_text(s) for s in self.scale_values]
+        zps = [str(z) for z in self.zero_point_values]
         with printer.in_angle_brackets():
             printer.print_string(self.element)
             if self.is_float:

@@ -205,7 +205,7 @@ def test_13_to_29_channels():
     zp_in = ops_named(model, "npu.quantize")[0].quant.zero_point
     np.testing.assert_array_equal(table[:29, 0], b - zp_in * w.reshape(29, -1).sum(axis=1))
     s_in, s_out = ops_named(model, "npu.quantize")[0].quant.scale, op.quant.scale
-    s_w = [s.value.data for s in op.weight_quant.scales.data]
+    s_w = op.weight_quant.scale_values
     expected = [mantissa_shift(s_in * s / s_out) for s in s_w]
     assert [tuple(row) for row in table[:29, [1, 3]]] == expected
     assert not table[:, 2].any()
@@ -309,7 +309,7 @@ def test_leaky_relu_multiplies_negatives_by_the_aux_operand():
     assert r["DPU.BS_CFG"]["BS_MUL_PRELU"] == 1
     s_in = ops_named(model, "npu.quantize")[0].quant.scale
     table = records(program.weight_blob, relocated(program, 0)["DPU_RDMA.RDMA_BS_BASE_ADDR"][1], 8)
-    for oc, s_w in enumerate(s.value.data for s in op.weight_quant.scales.data):
+    for oc, s_w in enumerate(op.weight_quant.scale_values):
         m = s_in * s_w / op.quant.scale
         mant, shift = mantissa_shift(m)
         assert (table[oc, 1], table[oc, 3]) == (mant, shift)
@@ -348,7 +348,7 @@ def test_residual_add_in_the_ew_stage():
     table = records(program.weight_blob, relocated(program, 1)["DPU_RDMA.RDMA_BS_BASE_ADDR"][1], 16)
     s_in, s_out = conv1.quant.scale, conv2.quant.scale
     m_z = s_in / s_out  # the residual is conv1's output, at conv1's scale
-    for oc, s_w in enumerate(s.value.data for s in conv2.weight_quant.scales.data):
+    for oc, s_w in enumerate(conv2.weight_quant.scale_values):
         m = s_in * s_w / s_out
         _, shift = mantissa_shift(min(m, m_z))
         assert (table[oc, 1], table[oc, 2], table[oc, 3]) == (

@@ -20,7 +20,6 @@ from compiler.interpreter import Interpreter
 from compiler.ir_model import IRModel
 from compiler.pipeline import PipelineReport, parse_pipeline, run_pipeline
 from dialects.onnx import ConstantOp, OnnxOp
-from dialects.weights import WeightTable
 
 Shape = Sequence[int]
 
@@ -48,7 +47,7 @@ def model_from_nodes(
 
 def clone(model: IRModel) -> IRModel:
     """An independent copy (passes change the module and add weights in place)."""
-    return IRModel(model.module.clone(), WeightTable(dict(model.weights.arrays)))
+    return model.clone()
 
 
 def run_passes(model: IRModel, spec: str) -> PipelineReport:

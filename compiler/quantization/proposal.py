@@ -1,0 +1,283 @@
+"""The hybrid-quantization proposal: which tensors to compute in a wider dtype (int16, or
+float16) so that the model's outputs reach a cosine target against the float model, at the
+least predicted latency.
+
+RKNN's proposal keeps layers in float16 by their single-layer error and says nothing of
+what they cost. Ours measures the outputs instead of guessing, on calibration statistics
+measured once: each candidate set is quantized again from them and run by the bit-exact
+reference executor (which the simulator equals bit for bit), and what a tensor costs comes
+from the cycle model on two built containers (all-int8 and all-wide).
+
+1. The all-int8 outputs' cosine; if it meets the target, nothing is proposed. Then the
+   all-wide cosine: if even that misses the target, everything is proposed, with a note.
+2. Every tensor gets a score from one run of each model: the relative error it adds to
+   what its inputs already carried (int8 against float, per tensor), per microsecond it
+   costs to widen.
+3. Binary search: the largest number of the lowest-scored tensors that can stay int8 while
+   the outputs still meet the target (the others widened); a few runs.
+4. Refinement: each widened tensor, most expensive first, is tried back in int8 and left
+   there if the target still holds (at most `max_runs` runs in all). What a tensor's
+   widening gains is the cosine lost when it alone goes back to int8.
+
+The chosen set is built once more at the end: the predicted latency comes from that
+container, the conversions at dtype boundaries included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+from xdsl.ir import SSAValue
+
+from compiler.build import BuildResult, build_model
+from compiler.calibration import load_calibration_set
+from compiler.calibration.dataset import InputPreprocess, read_raw
+from compiler.calibration.statistics import TensorStatistics
+from compiler.datasets import read_sample_list
+from compiler.interpreter import Interpreter
+from compiler.ir_model import IRModel
+from compiler.pipeline import PipelineReport
+from compiler.quantization.cfg import QuantizationCfg
+from compiler.quantization.quantize import Prepared, QuantizeOptions, quantize_optimized
+from dialects.npu import ops as npu
+from dialects.onnx import ConstantOp, OnnxOp
+from passes.strip_qdq import QdqParameters
+from runtime.perf import perf_report
+
+MIN_COST_US = 0.01  # a widened tensor whose op costs nothing measurable still counts a bit
+
+
+@dataclass(frozen=True)
+class Feed:
+    """One sample: the raw input the quantized model takes and the normalized one the
+    float model takes (equal without mean/std)."""
+
+    raw: dict[str, np.ndarray]
+    normalized: dict[str, np.ndarray]
+
+
+@dataclass
+class ProposalStep:
+    """One widened tensor of the proposal."""
+
+    tensor: str
+    dtype: str
+    gain: float  # the outputs' cosine lost if it alone went back to int8
+    cost_us: float  # predicted time its widening adds (cycle model, its producer op)
+    cosine_without: float  # the outputs' cosine without it (the others widened)
+
+
+@dataclass
+class Proposal:
+    overrides: dict[str, str]  # tensor -> our dtype name (i16 | f16)
+    steps: list[ProposalStep]
+    int8_cosine: float
+    cosine: float
+    target_cosine: float
+    int8_time_us: float = 0.0
+    time_us: float = 0.0
+    evaluations: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def layer_notes(self) -> dict[str, str]:
+        """Per chosen tensor, for the cfg: the cosine reached and the time it costs."""
+        return {s.tensor: f"gains {s.gain:+.5f} cosine (outputs {self.cosine:.5f}), costs "
+                          f"{s.cost_us:.1f} us" for s in self.steps}  # fmt: skip
+
+
+def proposal_feeds(dataset: Path | str, model: IRModel,
+                   preprocess: Sequence[InputPreprocess | None] | None,
+                   count: int) -> list[Feed]:  # fmt: skip
+    """The first `count` samples of `dataset`, raw and normalized."""
+    specs = model.inputs
+    pre = list(preprocess or [None] * len(specs))
+    normalized = list(load_calibration_set(dataset, specs, pre))[:count]
+    samples = read_sample_list(dataset, len(specs))[:count]
+    feeds = []
+    for sample, norm in zip(samples, normalized, strict=True):
+        where = f"{dataset}:{sample.line}"
+        raw = {spec.name: read_raw(path, spec, p is not None and p.rgb2bgr, where)
+               for spec, p, path in zip(specs, pre, sample.paths, strict=True)}  # fmt: skip
+        feeds.append(Feed(raw, norm))
+    return feeds
+
+
+def output_cosine(got: Sequence[dict[str, np.ndarray]],
+                  expected: Sequence[dict[str, np.ndarray]]) -> float:  # fmt: skip
+    """The smallest, over outputs, cosine of all samples' values taken together."""
+    cosines = []
+    for name in expected[0]:
+        a = np.concatenate([np.ravel(g[name]).astype(np.float64) for g in got])
+        b = np.concatenate([np.ravel(e[name]).astype(np.float64) for e in expected])
+        denominator = np.linalg.norm(a) * np.linalg.norm(b)
+        cosines.append(float(a @ b / denominator) if denominator else float(np.array_equal(a, b)))
+    return min(cosines)
+
+
+class ProposalSearch:
+    """One model (prepared: float-optimized, not lowered), its statistics and feeds."""
+
+    def __init__(self, prepared: IRModel, statistics: dict[str, TensorStatistics],
+                 options: QuantizeOptions, feeds: Sequence[Feed], wide: str = "i16",
+                 max_runs: int = 60, progress: bool = False) -> None:  # fmt: skip
+        self.prepared, self.statistics, self.options = prepared, statistics, options
+        self.feeds, self.wide, self.max_runs = list(feeds), wide, max_runs
+        self.bar = tqdm(desc="proposal", unit="run", disable=not progress)
+        golden = Interpreter(prepared)
+        self.golden = [golden.run(f.normalized).outputs for f in self.feeds]
+        self.evaluations = 0
+
+    # ------------------------------------------------------------------ measuring
+    def build(self, overrides: dict[str, str], dtype: str | None = None) -> BuildResult:
+        """`prepared` built with these overrides (and activation dtype)."""
+        cfg = QuantizationCfg(custom_quantize_layers=dict(overrides))
+        options = replace(self.options, cfg=cfg, progress=False,
+                          dtype=dtype or self.options.dtype)  # fmt: skip
+        return build_model(self.prepared.clone(), None, options, self.statistics)
+
+    def quantized(self, overrides: dict[str, str]) -> IRModel:
+        """`prepared` quantized with these overrides (the float passes are not run again)."""
+        model = self.prepared.clone()
+        cfg = QuantizationCfg(custom_quantize_layers=dict(overrides))
+        options = replace(self.options, cfg=cfg, progress=False)
+        prepared = Prepared(model, QdqParameters(), [PipelineReport(), PipelineReport()])
+        quantize_optimized(prepared, None, options, self.statistics)
+        return model
+
+    def cosine(self, overrides: dict[str, str]) -> float:
+        """The outputs' cosine with `overrides`, on the reference executor."""
+        self.evaluations += 1
+        self.bar.update()
+        interpreter = Interpreter(self.quantized(overrides))
+        got = [interpreter.run(f.raw).outputs for f in self.feeds]
+        return output_cosine(got, self.golden)
+
+    def op_times(self, build: BuildResult) -> dict[str, float]:
+        """Predicted time per tensor name, of the op producing it (cycle model)."""
+        report = perf_report(build.container)
+        ops = {entry["index"]: entry for entry in build.container.metadata["ops"]}
+        times: dict[str, float] = {}
+        for row in report.rows:
+            for name in ops.get(row.id, {}).get("outputs", []):
+                times[name] = row.time_us
+        return times
+
+    # ------------------------------------------------------------------ searching
+    def run(self, target_cosine: float) -> Proposal:
+        narrow = self.build({})
+        baseline = self.cosine({})
+        proposal = Proposal({}, [], baseline, baseline, target_cosine,
+                            perf_report(narrow.container).total_time_us)  # fmt: skip
+        proposal.time_us = proposal.int8_time_us
+        if baseline >= target_cosine:
+            proposal.notes.append("the all-int8 model meets the target: nothing to widen")
+        else:
+            costs = self._costs(narrow)
+            chosen = self._search(target_cosine, costs, proposal)
+            self._finish(chosen, costs, proposal)
+        proposal.evaluations = self.evaluations
+        return proposal
+
+    def _search(self, target: float, costs: dict[str, float], proposal: Proposal) -> list[str]:
+        candidates = self._candidates()
+        if self.cosine(self._wide(candidates)) < target:
+            proposal.notes.append(f"even all {len(candidates)} tensors widened miss the "
+                                  "target: all are proposed")  # fmt: skip
+            return candidates
+        order = self._ranked(candidates, costs)  # least useful first
+        kept = self._narrowest(order, target)
+        chosen = order[kept:]
+        for tensor in sorted(chosen, key=lambda t: costs.get(t, MIN_COST_US), reverse=True):
+            if self.evaluations >= self.max_runs:
+                proposal.notes.append(f"refinement stopped after {self.max_runs} runs")
+                break
+            rest = [t for t in chosen if t != tensor]
+            if rest and self.cosine(self._wide(rest)) >= target:
+                chosen = rest
+        return chosen
+
+    def _finish(self, chosen: list[str], costs: dict[str, float], proposal: Proposal) -> None:
+        proposal.overrides = self._wide(chosen)
+        proposal.cosine = self.cosine(proposal.overrides)
+        for tensor in chosen:
+            without = self.cosine(self._wide([t for t in chosen if t != tensor]))
+            cost = costs.get(tensor, MIN_COST_US)
+            step = ProposalStep(tensor, self.wide, proposal.cosine - without, cost, without)
+            proposal.steps.append(step)
+        final = self.build(proposal.overrides)
+        proposal.time_us = perf_report(final.container).total_time_us
+        if proposal.cosine < proposal.target_cosine:
+            proposal.notes.append(f"target {proposal.target_cosine} not reached: "
+                                  f"{proposal.cosine:.5f}")  # fmt: skip
+
+    def _wide(self, tensors: Iterable[str]) -> dict[str, str]:
+        return {t: self.wide for t in tensors}
+
+    def _narrowest(self, order: list[str], target: float) -> int:
+        """The largest k such that the first k of `order` in int8 (the rest widened) still
+        meet the target (k = 0 does: the caller checked all-wide)."""
+        lo, hi = 0, len(order)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if self.cosine(self._wide(order[mid:])) >= target:
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
+
+    def _costs(self, narrow: BuildResult) -> dict[str, float]:
+        wide = self.build({}, dtype=self.wide)
+        narrow_t, wide_t = self.op_times(narrow), self.op_times(wide)
+        return {name: max(wide_t.get(name, 0.0) - t, MIN_COST_US) for name, t in narrow_t.items()}
+
+    def _candidates(self) -> list[str]:
+        """Tensors the calibration measured that the int8 model quantizes."""
+        quantized = self.quantized({})
+        names = {n for op in quantized.main.body.blocks[0].ops
+                 if isinstance(op, npu.NpuOp) and op.quant.element != "f32"
+                 for n in op.output_names}  # fmt: skip
+        return [t for t in self.statistics if t in names]
+
+    def _ranked(self, candidates: list[str], costs: dict[str, float]) -> list[str]:
+        """Least useful first: the error a tensor adds in int8, per microsecond it costs."""
+        added = self._added_error(candidates)
+        return sorted(candidates, key=lambda t: added.get(t, 0.0) / costs.get(t, MIN_COST_US))
+
+    def _added_error(self, candidates: list[str]) -> dict[str, float]:
+        """Per tensor: its relative error (int8 against float, one run of each) minus the
+        largest of its inputs'."""
+        quantized = Interpreter(self.quantized({}))
+        got = quantized.run(self.feeds[0].raw, capture=True).tensors
+        expected = Interpreter(self.prepared).run(self.feeds[0].normalized, capture=True).tensors
+        error = {n: _relative_error(got[n], expected[n]) for n in got if n in expected}
+        inputs = _input_names(self.prepared)
+        return {t: max(error.get(t, 0.0) - max((error.get(i, 0.0) for i in inputs.get(t, ())),
+                                               default=0.0), 0.0)
+                for t in candidates}  # fmt: skip
+
+
+def _relative_error(got: np.ndarray, expected: np.ndarray) -> float:
+    if got.shape != expected.shape:
+        return 0.0
+    scale = float(np.linalg.norm(expected))
+    return float(np.linalg.norm(got.astype(np.float64) - expected)) / scale if scale else 0.0
+
+
+def _input_names(model: IRModel) -> dict[str, list[str]]:
+    """Per tensor of the float graph, the names of the tensors its producer reads."""
+    names: dict[SSAValue, str] = {}
+    for arg, spec in zip(model.main.body.blocks[0].args, model.inputs, strict=True):
+        names[arg] = spec.name
+    inputs: dict[str, list[str]] = {}
+    for op in model.main.body.blocks[0].ops:
+        if not isinstance(op, OnnxOp) or isinstance(op, ConstantOp):
+            continue
+        read = [names[v] for v in op.operands if v in names]
+        for result, name in zip(op.results, op.output_names, strict=False):
+            names[result] = name
+            inputs[name] = read
+    return inputs
