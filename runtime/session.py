@@ -141,7 +141,7 @@ class Session:
             # values cross through `memory` as on the simulator: now the BOs' mappings
             self.memory, self.words = self.runner.memory, self.runner.words
         # the job each op with tasks starts or belongs to, by block index
-        ends = [*self.jobs[1:], len(self.tasks)]
+        ends = [*self.jobs[1:], len(self.tasks)] if self.jobs else []
         self._job_of: dict[int, int] = {}
         last_task = {op: first_word for op, first_word, _ in self.tasks}  # the last wins
         self._op_ending_at = {first_word: op for op, first_word in last_task.items()}

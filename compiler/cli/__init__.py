@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from compiler import __version__
 from compiler.cli import (
+    analyze_cmd,
     build_cmd,
     hybrid_cmd,
     import_cmd,
@@ -38,6 +39,7 @@ COMMANDS = (
     run_cmd,
     perf_cmd,
     memory_cmd,
+    analyze_cmd,
     hybrid_cmd,
 )
 

@@ -269,12 +269,12 @@ def _activation(op: Operation, prop: str) -> str:
     )
 
 
-def _elements(values: Sequence[Any]) -> int:
+def tensor_elements(values: Sequence[Any]) -> int:
     sizes = [math.prod(s[0]) for s in (_shape(v.type) for v in values) if s is not None]
     return max(sizes, default=0)
 
 
-def _cpu_macs(op: Operation | None) -> int:
+def cpu_macs(op: Operation | None) -> int:
     """MACs of a float convolution or matmul run on the CPU (0 for everything else)."""
     if op is None or op.name not in ("onnx.Conv", "onnx.Gemm", "onnx.MatMul") or not op.results:
         return 0
@@ -331,7 +331,7 @@ def _row(entry: dict[str, Any], op: Operation | None, costs: list[TaskCost], tar
                 shapes_text(results), None, None, None, 0.0, None, [0.0] * target.cores,
                 len(costs), 0.0, f"{base}:{node}")  # fmt: skip
     if entry["target"] == "cpu":
-        row.time_us = cm.cpu_op_us(_elements(operands + results), _cpu_macs(op))
+        row.time_us = cm.cpu_op_us(tensor_elements(operands + results), cpu_macs(op))
     elif not costs:
         row.note = "an NPU op without tasks: not timed"
     else:

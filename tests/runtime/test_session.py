@@ -142,3 +142,22 @@ def test_inputs_as_rknn_takes_them(tmp_path):
         session.run({spec["name"]: pixels}, "hwc")
     with pytest.raises(SessionError, match="expected numbers"):
         session.run({spec["name"]: np.array([["a"]])})
+
+
+def test_a_float16_container_runs_on_the_cpu_side(tmp_path):
+    # float16 layers have no code generation yet: no NPU job at all, every op on the CPU
+    path = ZOO / "digits" / "digits_cnn.onnx"
+    if not path.exists():
+        pytest.skip(f"{path} not found (the shared zoo is absent)")
+    options = QuantizeOptions(progress=False, dtype="f16")
+    result = build_model(import_onnx(path), None, options)
+    assert result.container.metadata["jobs"] == []
+    reference = import_onnx(path)
+    quantize_model(reference, None, options)
+    image = np.load(ZOO / "digits" / "data16" / "test_x.npy")[:1].astype(np.float32)
+    session = Session(result.container)
+    (spec,) = session.metadata["inputs"]
+    (out,) = session.metadata["outputs"]
+    got = session.run({spec["name"]: image})[out["name"]]
+    expected = Interpreter(reference).run({spec["name"]: image}).outputs[out["name"]]
+    np.testing.assert_array_equal(got, expected)
