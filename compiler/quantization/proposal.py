@@ -14,13 +14,13 @@ from the cycle model on two built containers (all-int8 and all-wide).
    what its inputs already carried (int8 against float, per tensor), per microsecond it
    costs to widen.
 3. Binary search: the largest number of the lowest-scored tensors that can stay int8 while
-   the outputs still meet the target (the others widened); a few runs.
+   the outputs still meet the target (the others widened); a few runs. Done for two
+   orders: by score, and by graph position from the end (RKNN's experience: early layers
+   matter most; a widened prefix is one region, with dtype conversions only at its edges).
 4. Refinement: each widened tensor, most expensive first, is tried back in int8 and left
-   there if the target still holds (at most `max_runs` runs in all). What a tensor's
-   widening gains is the cosine lost when it alone goes back to int8.
-
-The chosen set is built once more at the end: the predicted latency comes from that
-container, the conversions at dtype boundaries included.
+   there if the target still holds (`max_runs` bounds the runs in all). Of the two sets,
+   the one with the lower predicted latency (built, conversions included) is proposed.
+   What a tensor's widening gains is the cosine lost when it alone goes back to int8.
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ class ProposalSearch:
 
     def __init__(self, prepared: IRModel, statistics: dict[str, TensorStatistics],
                  options: QuantizeOptions, feeds: Sequence[Feed], wide: str = "i16",
-                 max_runs: int = 60, progress: bool = False) -> None:  # fmt: skip
+                 max_runs: int = 100, progress: bool = False) -> None:  # fmt: skip
         self.prepared, self.statistics, self.options = prepared, statistics, options
         self.feeds, self.wide, self.max_runs = list(feeds), wide, max_runs
         self.bar = tqdm(desc="proposal", unit="run", disable=not progress)
@@ -139,11 +139,13 @@ class ProposalSearch:
                           dtype=dtype or self.options.dtype)  # fmt: skip
         return build_model(self.prepared.clone(), None, options, self.statistics)
 
-    def quantized(self, overrides: dict[str, str]) -> IRModel:
-        """`prepared` quantized with these overrides (the float passes are not run again)."""
+    def quantized(self, overrides: dict[str, str], dtype: str | None = None) -> IRModel:
+        """`prepared` quantized with these overrides (and activation dtype); the float
+        passes are not run again."""
         model = self.prepared.clone()
         cfg = QuantizationCfg(custom_quantize_layers=dict(overrides))
-        options = replace(self.options, cfg=cfg, progress=False)
+        options = replace(self.options, cfg=cfg, progress=False,
+                          dtype=dtype or self.options.dtype)  # fmt: skip
         prepared = Prepared(model, QdqParameters(), [PipelineReport(), PipelineReport()])
         quantize_optimized(prepared, None, options, self.statistics)
         return model
@@ -188,9 +190,25 @@ class ProposalSearch:
             proposal.notes.append(f"even all {len(candidates)} tensors widened miss the "
                                   "target: all are proposed")  # fmt: skip
             return candidates
-        order = self._ranked(candidates, costs)  # least useful first
-        kept = self._narrowest(order, target)
-        chosen = order[kept:]
+        # two orders of "least useful first": by the error a tensor adds per microsecond,
+        # and from the last layer back (a widened prefix of the graph is one region: it
+        # needs conversions only at its edges, where scattered tensors need them each)
+        orders = {"error per microsecond": self._ranked(candidates, costs),
+                  "graph order": candidates[::-1]}  # fmt: skip
+        found = {label: self._refined(order[self._narrowest(order, target):], costs, target,
+                                      proposal)
+                 for label, order in orders.items()}  # fmt: skip
+        times = {label: perf_report(self.build(self._wide(chosen)).container).total_time_us
+                 for label, chosen in found.items()}  # fmt: skip
+        best = min(found, key=lambda label: (times[label], len(found[label])))
+        proposal.notes.append("orders tried: " + ", ".join(
+            f"{label} {len(found[label])} tensors {times[label] / 1000:.2f} ms"
+            for label in found) + f"; kept {best}")  # fmt: skip
+        return found[best]
+
+    def _refined(self, chosen: list[str], costs: dict[str, float], target: float,
+                 proposal: Proposal) -> list[str]:  # fmt: skip
+        """Each chosen tensor, most expensive first, back in int8 if the target holds."""
         for tensor in sorted(chosen, key=lambda t: costs.get(t, MIN_COST_US), reverse=True):
             if self.evaluations >= self.max_runs:
                 proposal.notes.append(f"refinement stopped after {self.max_runs} runs")
