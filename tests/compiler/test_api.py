@@ -508,3 +508,33 @@ def test_the_rknn_peer_driver_script_runs_with_only_its_import_changed(tmp_path)
     assert result["eval_perf"].startswith("'Performance estimate (cycle model")
     assert result["eval_memory"].startswith("{'weight_memory': ")
     assert (tmp_path / "out" / "snapshot" / "error_analysis.txt").is_file()
+
+
+def test_yolo_decode_and_nms_on_hand_made_anchors():
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        import yolo_detection as yolo
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    # 4 anchors, 2 classes: two overlapping boxes of class 0 (IoU 0.68), one of class 1, one
+    # below the threshold
+    anchors = np.array([
+        [50, 50, 20, 20, 0.9, 0.1],   # box (40, 40)-(60, 60), class 0
+        [52, 50, 20, 20, 0.8, 0.1],   # overlaps the first: suppressed
+        [50, 50, 20, 20, 0.1, 0.7],   # same place, class 1: kept (NMS is per class)
+        [10, 10, 4, 4, 0.2, 0.1],     # best score 0.2 < 0.25: dropped
+    ], np.float32)  # fmt: skip
+    boxes, scores, classes = yolo.post_process(anchors.T[None])
+    assert classes.tolist() == [0, 1]
+    np.testing.assert_allclose(scores, [0.9, 0.7], rtol=1e-6)
+    np.testing.assert_allclose(boxes[0], [40, 40, 60, 60])
+
+
+def test_yolo_example_runs_on_the_zoo_model(tmp_path):
+    model = zoo_file("models/yolov8n_like_320_op13.onnx")
+    images = zoo_file("images/dataset.txt").parent
+    (tmp_path / "dataset.txt").write_text(f"{images / 'motorcycle_left.png'}\n")
+    done = run_example("yolo_detection.py", "--model", model, "--dataset",
+                       tmp_path / "dataset.txt", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "boxes after NMS" in done.stdout
