@@ -86,7 +86,9 @@ def _print_proposal(proposal: Proposal) -> None:
     print(f"proposal: {len(proposal.overrides)} tensors widened; output cosine "
           f"{proposal.int8_cosine:.5f} (int8) -> {proposal.cosine:.5f} (target "
           f"{proposal.target_cosine}); predicted {proposal.int8_time_us / 1000:.2f} ms -> "
-          f"{proposal.time_us / 1000:.2f} ms; {proposal.evaluations} runs")  # fmt: skip
+          f"{proposal.time_us / 1000:.2f} ms (all float16: cosine "
+          f"{proposal.float16_cosine:.5f}, {proposal.float16_time_us / 1000:.2f} ms); "
+          f"{proposal.evaluations} runs")  # fmt: skip
     for step in proposal.steps:
         print(f"  {step.tensor}: {step.dtype}, gains {step.gain:+.5f}, +{step.cost_us:.1f} us")
     for note in proposal.notes:

@@ -80,6 +80,8 @@ class Proposal:
     target_cosine: float
     int8_time_us: float = 0.0
     time_us: float = 0.0
+    float16_cosine: float = 0.0  # the whole model in float16, for comparison
+    float16_time_us: float = 0.0
     evaluations: int = 0
     notes: list[str] = field(default_factory=list)
 
@@ -150,11 +152,12 @@ class ProposalSearch:
         quantize_optimized(prepared, None, options, self.statistics)
         return model
 
-    def cosine(self, overrides: dict[str, str]) -> float:
-        """The outputs' cosine with `overrides`, on the reference executor."""
+    def cosine(self, overrides: dict[str, str], dtype: str | None = None) -> float:
+        """The outputs' cosine with `overrides` (and activation dtype), on the reference
+        executor."""
         self.evaluations += 1
         self.bar.update()
-        interpreter = Interpreter(self.quantized(overrides))
+        interpreter = Interpreter(self.quantized(overrides, dtype))
         got = [interpreter.run(f.raw).outputs for f in self.feeds]
         return output_cosine(got, self.golden)
 
@@ -181,6 +184,9 @@ class ProposalSearch:
             costs = self._costs(narrow)
             chosen = self._search(target_cosine, costs, proposal)
             self._finish(chosen, costs, proposal)
+        proposal.float16_cosine = self.cosine({}, dtype="f16")
+        float16 = self.build({}, dtype="f16")
+        proposal.float16_time_us = perf_report(float16.container).total_time_us
         proposal.evaluations = self.evaluations
         return proposal
 

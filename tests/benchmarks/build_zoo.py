@@ -1,6 +1,6 @@
 """`build` on every zoo model for a target at int8: ops on the NPU / CPU, NPU tasks, weight
-and internal memory, build wall time per stage; the ops code generation does not cover
-yet are counted. Prints a table; not a pass/fail test.
+and internal memory, build wall time per stage; the NPU ops code generation does not cover
+yet (placed on the CPU by `build`) are counted. Prints a table; not a pass/fail test.
 
     python tests/benchmarks/build_zoo.py [--models a,b] [--samples 20] [--target rk3588]
 
@@ -48,7 +48,7 @@ def main() -> None:
     parser.add_argument("--target", default="rk3588")
     args = parser.parse_args()
     wanted = set(filter(None, args.models.split(",")))
-    print("| model | NPU / CPU ops | tasks | NPU ops not generated | weights | internal | "
+    print("| model | NPU / CPU ops | tasks | of which CPU for lack of code generation | weights | internal | "
           "container | build time (quantize / passes / codegen / container) |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
