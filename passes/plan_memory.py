@@ -16,6 +16,9 @@
   "output". Each of these sits at offset 0. Every other tensor is "internal": it gets
   `backend.offset` in one arena shared by all of them, and the module attribute
   `backend.internal_bytes` holds the arena's size.
+- Scratch: an op that needs working memory of its own (a global average pooling in two
+  PPU passes, `backends/pool_split.py`) gets it in the arena, live at its position only,
+  its offset in `backend.scratch_offset`.
 - Arena: Vela's greedy allocation (`tensor_allocation.greedy_allocation`). Tensors are
   placed largest first (ties: earliest first), each at the lowest 64-byte aligned offset
   where it overlaps no tensor whose live range meets its own. Two tensors that are never
@@ -37,13 +40,16 @@ from xdsl.ir import Block, Operation
 from xdsl.passes import ModulePass
 
 from backends.cbuf import align_up
+from backends.pool_split import scratch_bytes
 from backends.targets import Target
 from dialects.module import main_func
+from dialects.npu import ops as npu
 from dialects.npu.placement import (
     BUFFER,
     BYTES,
     INTERNAL_BYTES,
     OFFSET,
+    SCRATCH_OFFSET,
     set_int,
     set_str,
 )
@@ -70,6 +76,7 @@ class Tensor:
     start: int
     end: int
     offset: int = 0
+    scratch: bool = False  # working memory of the op itself, not its result
 
     def live_with(self, other: Tensor) -> bool:
         return self.start <= other.end and other.start <= self.end
@@ -106,7 +113,10 @@ class PlanMemory(ModulePass):
         for tensor in memory.outputs:
             _record(tensor, OUTPUT)
         for tensor in memory.internal:
-            _record(tensor, INTERNAL)
+            if tensor.scratch:
+                set_int(tensor.op, SCRATCH_OFFSET, tensor.offset)
+            else:
+                _record(tensor, INTERNAL)
         set_int(op, INTERNAL_BYTES, memory.arena)
         note(self.name, report(memory, weight_bytes(func.body.blocks[0])))
 
@@ -114,10 +124,10 @@ class PlanMemory(ModulePass):
 def plan(func: FuncOp, target: Target) -> MemoryPlan:
     block = func.body.blocks[0]
     tensors, outputs = live_ranges(block, target)
-    internal = [t for t in tensors if t.op not in outputs]
+    internal = [t for t in tensors if t.scratch or t.op not in outputs]
     return MemoryPlan(
         inputs=[value_bytes(arg, target) for arg in block.args],
-        outputs=[t for t in tensors if t.op in outputs],
+        outputs=[t for t in tensors if not t.scratch and t.op in outputs],
         internal=internal,
         arena=allocate(internal),
     )
@@ -138,6 +148,9 @@ def live_ranges(block: Block, target: Target) -> tuple[list[Tensor], set[Operati
                    for r in op.results for use in r.uses]  # fmt: skip
         end = max([position[o] for o in readers if o is not None], default=position[op])
         tensors.append(Tensor(op, op_bytes(op, target), position[op], end))
+        scratch = scratch_bytes(op, target) if isinstance(op, npu.PoolOp) else 0
+        if scratch:  # live while the op runs: it never shares bytes with its operands
+            tensors.append(Tensor(op, scratch, position[op], position[op], scratch=True))
     return tensors, returned
 
 

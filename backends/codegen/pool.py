@@ -11,8 +11,11 @@ output rows [y0, y1) of channels [c0, c1).
 - average (and global average): the contract's `round_shift(sum * M, S) + zp_out` with one
   (M, S) for the whole output, so every window must count the same number of elements
   (count_include_pad, or no padding); otherwise (per-position multipliers) NotGenerated.
-- kernels and strides up to 16 (4-bit fields), paddings up to 7 (3-bit fields); a global
-  pooling over more than 16 rows or columns is NotGenerated (it needs a split reduction).
+- kernels and strides up to 16 (4-bit fields), paddings up to 7 (3-bit fields); an int8
+  global average pooling over more than 16 rows or columns runs in two passes through the
+  op's scratch (`backends/pool_split.py`): int8 -> int16 partial sums, int16 -> the output
+  (PPU_RDMA.RDMA_DATA_FORMAT.IN_PRECISION the input's precision, PPU.DATA_FORMAT.
+  PROC_PRECISION the output's [ours]); other wide global poolings are NotGenerated.
 """
 
 from __future__ import annotations
@@ -23,10 +26,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from backends.cbuf import conv_input_rows
+from backends.codegen.buffers import ARENA
 from backends.codegen.emit import NotGenerated, TaskWords
 from backends.codegen.mac_task import OpContext
 from backends.codegen.tensors import Placed, placed
 from backends.layout import NC1HWC2
+from backends.pool_split import PARTIAL_DTYPE, PoolSplit, split_of
 from backends.registers.ppu_values import (
     FLYING_MODE_OFF,
     PAD_MAX,
@@ -40,6 +45,7 @@ from backends.targets import Target
 from dialects.errors import CompilerError
 from dialects.npu import numerics as nx
 from dialects.npu import ops as npu
+from dialects.npu import placement as pl
 from dialects.npu.limits import MAX_POOL_KERNEL, MAX_POOL_STRIDE
 from dialects.npu.placement import get_tasks
 
@@ -69,6 +75,7 @@ class PpuTask:
     multiplier: int = 0
     shift: int = 0
     zero_point: int = 0
+    out_dtype: str | None = None  # the output's precision when it is not `dtype` [ours]
 
 
 def emit_ppu_task(t: PpuTask) -> TaskWords:
@@ -107,7 +114,7 @@ def emit_ppu_task(t: PpuTask) -> TaskWords:
     w.address("PPU", "DST_BASE_ADDR", *t.out_address)
     w.write("PPU", "DST_SURF_STRIDE", DST_SURF_STRIDE=t.out_surf_stride)
     w.write("PPU", "DATA_FORMAT", INDEX_ADD=to_field(t.zero_point, ZERO_POINT_BITS),
-            PROC_PRECISION=PRECISION[t.dtype])  # fmt: skip
+            PROC_PRECISION=PRECISION[t.out_dtype or t.dtype])  # fmt: skip
     w.write("PPU", "MISC_CTRL", NONALIGN=int(t.out_planar))
     return w
 
@@ -133,6 +140,9 @@ def pool_plan(op: npu.PoolOp, ctx: OpContext) -> list[PpuTask]:
     pads = tuple(npu.ints(op.pads)) if not op.global_pool.data else (0, 0, 0, 0)
     if op.global_pool.data:
         kernel, strides = (h, w), (1, 1)
+        split = split_of(op)
+        if split is not None:
+            return _split_plan(op, x, y, ctx, split)
     if max(kernel) > MAX_POOL_KERNEL or max(strides) > MAX_POOL_STRIDE:
         raise NotGenerated(f"{op.describe()}: window {list(kernel)} / stride {list(strides)} "
                            f"exceeds the PPU's 4-bit fields (no split reduction yet)")  # fmt: skip
@@ -156,6 +166,44 @@ def pool_plan(op: npu.PoolOp, ctx: OpContext) -> list[PpuTask]:
         raise CompilerError(f"{op.describe()}: no backend.tasks: run tile first")
     return [_task(op, x, y, ctx.target, dtype, kernel, strides, pads, t, method, pad_value,
                   mant, shift, zp) for t in tasks]  # fmt: skip
+
+
+def _split_plan(op: npu.PoolOp, x: Placed, y: Placed, ctx: OpContext,
+                split: PoolSplit) -> list[PpuTask]:  # fmt: skip
+    """Two PPU tasks per tile of channels (`backends/pool_split.py`): partial sums into the
+    op's scratch, then their pooling with the contract's multiplier."""
+    in_q = npu.quant_of(op.input)
+    assert in_q is not None
+    scratch = pl.get_int(op, pl.SCRATCH_OFFSET)
+    if scratch is None:
+        raise CompilerError(f"{op.describe()}: no backend.scratch_offset: run plan-memory first")
+    _, _, h, w = x.shape
+    (kh, kw), (h2, w2), (bottom, right) = split.window, split.partial, split.pads
+    count = np.float64(h * w)
+    mant, shift = nx.encode_multiplier(float(in_q.scale / (op.quant.scale * count)))
+    c2_in, atom_in = feature_atom(ctx.target, "i8", planar=False)
+    c2_mid, atom_mid = feature_atom(ctx.target, PARTIAL_DTYPE, planar=False)
+    c2_out, atom_out = feature_atom(ctx.target, op.quant.element, planar=False)
+    tasks = []
+    for _, _, c0, c1 in get_tasks(op):
+        if c0 % max(c2_in, c2_mid, c2_out):
+            raise NotGenerated(f"{op.describe()}: a task starts at channel {c0}")
+        middle = (ARENA, scratch + (c0 // c2_mid) * h2 * w2 * atom_mid)
+        tasks.append(PpuTask(
+            dtype="i8", method=POOL_AVERAGE, out_dtype=PARTIAL_DTYPE,
+            in_address=(x.buffer, x.offset + (c0 // c2_in) * h * w * atom_in),
+            in_size=(c1 - c0, h, w), in_line_stride=w, in_surf_stride=h * w,
+            out_address=middle, out_size=(c1 - c0, h2, w2), out_surf_stride=h2 * w2,
+            kernel=(kh, kw), stride=(kh, kw), pads=(0, 0, bottom, right),
+            pad_value=in_q.zero_point, multiplier=1, shift=0, zero_point=0))  # fmt: skip
+        tasks.append(PpuTask(
+            dtype=PARTIAL_DTYPE, method=POOL_AVERAGE, out_dtype=op.quant.element,
+            in_address=middle, in_size=(c1 - c0, h2, w2), in_line_stride=w2,
+            in_surf_stride=h2 * w2,
+            out_address=(y.buffer, y.offset + (c0 // c2_out) * atom_out),
+            out_size=(c1 - c0, 1, 1), out_surf_stride=1, kernel=(h2, w2),
+            pad_value=0, multiplier=mant, shift=shift, zero_point=op.quant.zero_point))  # fmt: skip
+    return tasks
 
 
 def _task(op: npu.PoolOp, x: Placed, y: Placed, target: Target, dtype: str,

@@ -42,8 +42,9 @@ def _register_step1(commands: argparse._SubParsersAction) -> None:
                         help="propose the tensors to compute in int16")  # fmt: skip
     parser.add_argument("--target-cosine", type=float, default=0.99,
                         help="the outputs' cosine to reach (default 0.99)")  # fmt: skip
-    parser.add_argument("--proposal-samples", type=int, default=1,
-                        help="dataset samples the proposal measures on (default 1)")  # fmt: skip
+    parser.add_argument("--proposal-samples", type=int, default=4,
+                        help="dataset samples the proposal measures on, each held to the "
+                        "target (default 4; RKNN uses 1, which overfits that sample)")  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="PREFIX")
     add_input_shape_option(parser)

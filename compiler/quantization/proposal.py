@@ -110,14 +110,17 @@ def proposal_feeds(dataset: Path | str, model: IRModel,
 
 def output_cosine(got: Sequence[dict[str, np.ndarray]],
                   expected: Sequence[dict[str, np.ndarray]]) -> float:  # fmt: skip
-    """The smallest, over outputs, cosine of all samples' values taken together."""
-    cosines = []
-    for name in expected[0]:
-        a = np.concatenate([np.ravel(g[name]).astype(np.float64) for g in got])
-        b = np.concatenate([np.ravel(e[name]).astype(np.float64) for e in expected])
-        denominator = np.linalg.norm(a) * np.linalg.norm(b)
-        cosines.append(float(a @ b / denominator) if denominator else float(np.array_equal(a, b)))
-    return min(cosines)
+    """The worst cosine over samples and outputs: every sample must meet a target, not
+    their sum (a sample with large outputs would hide the others)."""
+    return min(_cosine(one[name], reference)
+               for one, golden in zip(got, expected, strict=True)
+               for name, reference in golden.items())  # fmt: skip
+
+
+def _cosine(got: np.ndarray, expected: np.ndarray) -> float:
+    a, b = np.ravel(got).astype(np.float64), np.ravel(expected).astype(np.float64)
+    denominator = np.linalg.norm(a) * np.linalg.norm(b)
+    return float(a @ b / denominator) if denominator else float(np.array_equal(a, b))
 
 
 class ProposalSearch:

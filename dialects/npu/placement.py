@@ -16,6 +16,8 @@ produces a value (read and written only through these helpers, so names stay in 
     backend.offset   int                      plan-memory: byte offset of its result
     backend.bytes    int                      plan-memory: bytes of its result
     backend.buffer   "input" | "output" | "internal"   plan-memory: which buffer holds it
+    backend.scratch_offset int                plan-memory: arena offset of the op's own
+                     working memory (two-pass global pooling)
 
 Module attributes: `backend.chip` (the target's name), `backend.internal_bytes` (the
 internal arena's size, plan-memory).
@@ -44,6 +46,7 @@ PADDED_WEIGHT = "backend.padded_weight"
 PADDED_BIAS = "backend.padded_bias"
 PADDED_WEIGHT_QUANT = "backend.padded_weight_quant"
 INTERNAL_BYTES = "backend.internal_bytes"
+SCRATCH_OFFSET = "backend.scratch_offset"
 
 
 def set_str(op: Operation, name: str, value: str) -> None:

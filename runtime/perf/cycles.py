@@ -270,12 +270,14 @@ def _ppu_cost(number: int, op_index: int, regs: RegisterFile, target: Target) ->
     oc, oh, ow = (size("PPU", "DATA_CUBE_OUT_", "CUBE_OUT_", d) for d in dims)
     dtype = _precision(regs.field("PPU_RDMA", "RDMA_DATA_FORMAT", "IN_PRECISION"),
                        "PPU_RDMA.RDMA_DATA_FORMAT")  # fmt: skip
+    out_dtype = _precision(regs.field("PPU", "DATA_FORMAT", "PROC_PRECISION"),
+                           "PPU.DATA_FORMAT")  # fmt: skip
     kernel = regs.fields("PPU", "POOLING_KERNEL_CFG")
     taps = (kernel["KERNEL_HEIGHT"] + 1) * (kernel["KERNEL_WIDTH"] + 1)
     planar_out = bool(regs.field("PPU", "MISC_CTRL", "NONALIGN"))
     read = cube_bytes(c, h, w, dtype, False, target)
-    write = cube_bytes(oc, oh, ow, dtype, planar_out, target)
-    atoms = math.ceil(oc / target.c2(dtype)) * oh * ow
+    write = cube_bytes(oc, oh, ow, out_dtype, planar_out, target)
+    atoms = math.ceil(oc / target.c2(out_dtype)) * oh * ow
     return TaskCost(number, op_index, PPU, dtype, atoms * taps * PPU_CYCLES_PER_TAP, read, write,
                     ddr_cycles(read, write, target), 0, oh)  # fmt: skip
 

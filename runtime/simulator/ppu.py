@@ -4,7 +4,9 @@ PPU_RDMA reads the input cube, the PPU pads it with PAD_VALUE_0, slides the wind
 writes max / min / the contract's average (`round_shift(sum(x - PAD_VALUE_0) * M, S) + zp`
 with M = RECIP_KERNEL_WIDTH, S = RECIP_KERNEL_HEIGHT, zp = DATA_FORMAT.INDEX_ADD),
 saturated to the output precision; NC1HWC2 output, or row-major (C2 = 1) with
-MISC_CTRL.NONALIGN."""
+MISC_CTRL.NONALIGN. The input's precision is PPU_RDMA.RDMA_DATA_FORMAT.IN_PRECISION, the
+output's PPU.DATA_FORMAT.PROC_PRECISION [ours]: they differ in the two-pass global pooling
+(int8 -> int16 partial sums -> int8)."""
 
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ def run_ppu(regs: RegisterFile, memory: Memory, target: Target) -> None:
 
     in_dtype = PRECISION_NAME.get(f("PPU_RDMA", "RDMA_DATA_FORMAT", "IN_PRECISION"))
     dtype = PRECISION_NAME.get(f("PPU", "DATA_FORMAT", "PROC_PRECISION"))
-    if in_dtype not in STORAGE or dtype != in_dtype:
+    if in_dtype not in STORAGE or dtype not in STORAGE:
         raise SimulatorError(f"PPU precisions {in_dtype} -> {dtype} are not simulated")
     size = tuple(f("PPU_RDMA", f"RDMA_CUBE_IN_{d}", f"CUBE_IN_{d}") + 1
                  for d in ("CHANNEL", "HEIGHT", "WIDTH"))  # fmt: skip
@@ -45,7 +47,7 @@ def run_ppu(regs: RegisterFile, memory: Memory, target: Target) -> None:
     channels, height, width = size
     line = f("PPU_RDMA", "RDMA_SRC_LINE_STRIDE", "SRC_LINE_STRIDE")
     surface = f("PPU_RDMA", "RDMA_SRC_SURF_STRIDE", "SRC_SURF_STRIDE")
-    source = Cube(regs.raw("PPU_RDMA", "RDMA_SRC_BASE_ADDR"), dtype, channels, channels,
+    source = Cube(regs.raw("PPU_RDMA", "RDMA_SRC_BASE_ADDR"), in_dtype, channels, channels,
                   height, width, line, surface, planar=False)  # fmt: skip
     x = read_cube(memory, source, target)
     mode = regs.fields("PPU", "OPERATION_MODE_CFG")

@@ -5,11 +5,15 @@ not aligned to C2, and tiles of many tasks (a small CBUF)."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from onnx import helper
 
 from backends.codegen import generate
+from backends.pool_split import global_pool_split, scratch_bytes
+from backends.targets import get_target
 from dialects.npu import ops as npu
 from dialects.npu import placement as pl
 from dialects.npu.placement import get_tasks
@@ -155,13 +159,39 @@ def test_an_op_without_code_generation_is_placed_on_the_cpu():
     }
 
 
-def test_global_pool_wider_than_the_kernel_field_is_not_generated():
-    nodes = [
-        conv("x", "w", "c", "conv", b="b", pads=[1, 1, 1, 1]),
-        helper.make_node("GlobalAveragePool", ["c"], ["y"], name="pool"),
-    ]
-    [line] = unsupported(nodes, hw=(4, 20))
-    assert "4-bit" in line
+@pytest.mark.parametrize(("channels", "hw"), [(8, (4, 20)), (24, (56, 56)), (16, (3, 96)),
+                                               (40, (20, 20))])  # fmt: skip
+def test_wide_global_average_pooling_runs_in_two_passes(channels, hw):
+    """Partial sums into the op's scratch (int16), then their pooling: bit-exact."""
+    results, model = run_pool("GlobalAveragePool", channels, hw)
+    (pool,) = [op for op in model.main.body.blocks[0].ops if isinstance(op, npu.PoolOp)]
+    scratch = pl.get_int(pool, pl.SCRATCH_OFFSET)
+    assert scratch is not None
+    # plan-memory keeps the scratch apart from what the op reads and writes
+    size = scratch_bytes(pool, get_target("rk3588"))
+    assert size == -(-channels // 8) * 8 * 2 * math.prod(global_pool_split(*hw).partial)
+    for value in (pool.input, pool.output):
+        lo = pl.get_int(value.owner, pl.OFFSET)
+        assert lo + pl.get_int(value.owner, pl.BYTES) <= scratch or scratch + size <= lo
+    program = generate(model)
+    index = list(model.main.body.blocks[0].ops).index(pool)
+    assert sum(t.op_index == index for t in program.tasks) == 2 * len(get_tasks(pool))
+    assert_exact(results)
+
+
+def test_split_windows_keep_partial_sums_in_int16():
+    """Hand-worked splits: 56 -> 4 x 14, 160 -> 10 x 16, 96 -> 6 x 16, 20 -> 2 x 10 with no
+    padding; 40 -> 3 x 14 with 2 padding rows; at most 128 elements a window (|x - zp| <=
+    255, 128 * 255 < 2**15); 640 x 640 has no two-pass form."""
+    assert global_pool_split(56, 56).window == (4, 4)
+    assert global_pool_split(56, 56).partial == (14, 14)
+    assert global_pool_split(160, 160).window == (10, 10)
+    assert global_pool_split(3, 96).window == (1, 6)
+    assert global_pool_split(3, 96).partial == (3, 16)
+    assert global_pool_split(20, 20).partial == (10, 10)
+    assert global_pool_split(40, 40).pads == (2, 2)
+    assert global_pool_split(16, 16) is None  # one pass does
+    assert global_pool_split(640, 640) is None  # 40 x 40 windows: over 128 elements
 
 
 def test_pool_of_a_planar_model_input_is_not_generated():
