@@ -9,6 +9,7 @@ memory: reads give 0 for the others, writes leave them alone."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,12 +37,23 @@ class Cube:
         """Byte offsets of the real channels' elements, shape (real, height, width)."""
         if self.dtype not in STORAGE:
             raise SimulatorError(f"{self.dtype} feature data is not simulated")
-        c2, atom = feature_atom(target, self.dtype, self.planar)
-        c = np.arange(self.real, dtype=np.int64)[:, None, None]
-        h = np.arange(self.height, dtype=np.int64)[None, :, None]
-        w = np.arange(self.width, dtype=np.int64)[None, None, :]
-        atoms = (c // c2) * self.surf_stride + h * self.line_stride + w
-        return atoms * atom + (c % c2) * ELEMENT_BYTES[self.dtype]
+        return _offsets(self.dtype, self.real, self.height, self.width, self.line_stride,
+                        self.surf_stride, self.planar, target)  # fmt: skip
+
+
+@functools.lru_cache(maxsize=1024)
+def _offsets(dtype: str, real: int, height: int, width: int, line_stride: int,
+             surf_stride: int, planar: bool, target: Target) -> np.ndarray:  # fmt: skip
+    """Cube.offsets, computed once per geometry (a model's cubes repeat every run); the
+    array is read-only so that no caller changes the cached one."""
+    c2, atom = feature_atom(target, dtype, planar)
+    c = np.arange(real, dtype=np.int64)[:, None, None]
+    h = np.arange(height, dtype=np.int64)[None, :, None]
+    w = np.arange(width, dtype=np.int64)[None, None, :]
+    atoms = (c // c2) * surf_stride + h * line_stride + w
+    offsets = atoms * atom + (c % c2) * ELEMENT_BYTES[dtype]
+    offsets.flags.writeable = False
+    return offsets
 
 
 def read_cube(memory: Memory, cube: Cube, target: Target) -> np.ndarray:

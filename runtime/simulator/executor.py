@@ -11,6 +11,7 @@ DPU_RDMA) and DPU-only tasks (DPU | DPU_RDMA: `dpu_task.py`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -73,7 +74,7 @@ def _run_task(words: Sequence[int], start: int, regs: RegisterFile, memory: Memo
         if index >= len(words):
             raise SimulatorError(f"the task at word {start} has no op-enable word")
         try:
-            block, register, fields = decode(words[index])
+            block, register, fields = _decoded(words[index])
         except RegisterError as exc:
             raise SimulatorError(f"word {index}: {exc}") from None
         _, value, _ = unpack(words[index])
@@ -92,6 +93,14 @@ def _run_task(words: Sequence[int], start: int, regs: RegisterFile, memory: Memo
         else:
             regs.write(block, register, value)
         index += 1
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _decoded(word: int) -> tuple[str, str, dict[str, int]]:
+    """`decode`, once per distinct word: a program's words repeat from run to run and task
+    to task, and decoding was a fifth of a run (the fields are only read)."""
+    block, register, fields = decode(word)
+    return block, register, fields
 
 
 def _execute(blocks: tuple[str, ...], regs: RegisterFile, memory: Memory, target: Target,
