@@ -292,11 +292,12 @@ def _dpu_activation(op: OnnxOp, which: str, channels: int) -> tuple[str, list[fl
 
 def _weights_and_bias(
     low: Lowering, w: np.ndarray, b: np.ndarray | None, in_quant: QuantAttr, dtype: str,
-    name: str, axis: int = 0,
+    name: str, axis: int = 0, channels: int | None = None,
 ) -> tuple[SSAValue, SSAValue, QuantAttr]:  # fmt: skip
     """Quantized weight and integer bias constants (float16 / float32 for a float16 layer);
-    `axis` is the weights' output-channel axis."""
-    channels = w.shape[axis]
+    `axis` is the weights' output-channel axis, `channels` the output channels when the
+    weights hold only a group's (a grouped ConvTranspose)."""
+    channels = w.shape[axis] if channels is None else channels
     bias = np.zeros(channels, np.float64) if b is None else b.astype(np.float64).reshape(-1)
     wdtype = low.plan.weight_dtype_for(dtype)
     if wdtype == "f16":
@@ -396,7 +397,8 @@ def lower_conv_transpose(low: Lowering, op: OnnxOp) -> list[SSAValue]:
     if group != 1 and low.plan.per_channel and dtype != "f16":
         raise Unsupported("grouped ConvTranspose with per-channel weights")
     w_q, b_q, w_quant = _weights_and_bias(low, w, b, npu.quant_of(x_in), dtype,
-                                          weight_name(w_value, op, "W"), axis=1)  # fmt: skip
+                                          weight_name(w_value, op, "W"), axis=1,
+                                          channels=out_shape[1])  # fmt: skip
     props = {
         "strides": npu.int_array(strides), "dilations": npu.int_array(dilations),
         "pads": npu.int_array(attrs.get("pads", [0, 0, 0, 0])), "group": npu.IntAttr(group),

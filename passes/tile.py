@@ -15,7 +15,9 @@ the PPU. The pass runs after partition-cpu and assign-layout, and reads their at
   the banks they need, at least one, and the rest hold data (`backends/cbuf.py`, Mesa's bank
   split).
 - Element-wise, LUT, (re)quantize, pooling and resize: a task's input band(s) plus its output
-  band fit the data banks (all banks, since there are no weights).
+  band fit the data banks (all banks, since there are no weights). A nearest resize by an
+  integer factor that code generation computes as a depthwise transposed convolution
+  (`backends/codegen/resize.py`) is tiled as that convolution.
 
 Output channels are split into groups only when a group's weights or one output row do not
 fit, and then the rows are split within each group. Register field widths bound every task
@@ -50,6 +52,7 @@ from backends.cbuf import (
     transposed_input_rows,
     weight_bytes,
 )
+from backends.codegen.resize import nearest_upsampling
 from backends.targets import Target
 from dialects.errors import CompilerError
 from dialects.module import main_func
@@ -144,6 +147,8 @@ def problem_for(op: npu.NpuOp, target: Target) -> TileProblem | None:
     if isinstance(op, npu.PoolOp):
         return pool_problem(op, target)
     if isinstance(op, npu.ResizeOp):
+        if (scales := nearest_upsampling(op)) is not None:
+            return upsampling_problem(op, scales[0], target)
         x, y = feature(op.input, target), feature(op.output, target)
         mode = op.coordinate_transformation_mode.data
         return streaming_problem(
@@ -171,6 +176,18 @@ def conv_problem(op: npu.Conv2dOp | npu.ConvTransposeOp, target: Target) -> Tile
         return rows(y0, y1, stride, pad_top, kh, dilation, x.rows)
 
     return mac_problem(x, y, band, groups, kh * kw, element_bits(op.weight))
+
+
+def upsampling_problem(op: npu.ResizeOp, scale: int, target: Target) -> TileProblem:
+    """A nearest resize code generation computes as a depthwise transposed convolution with
+    kernel = stride = `scale` and no padding (`backends/codegen/resize.py`)."""
+    x, y = feature(op.input, target), feature(op.output, target)
+    taps = math.prod(op.shape[2:]) // math.prod(shape_of(op.input)[2:])  # sy * sx
+
+    def band(y0: int, y1: int) -> Band:
+        return transposed_input_rows(y0, y1, scale, 0, scale, 1, x.rows)
+
+    return mac_problem(x, y, band, x.channels, taps, element_bits(op.input))
 
 
 def fc_problem(op: npu.FullyConnectedOp, target: Target) -> TileProblem:

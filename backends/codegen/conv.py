@@ -10,6 +10,10 @@ channels the ones its output channels read (all of them for group 1; a group's o
 channels, down to a C2 boundary, for grouped and depthwise convolutions). PAD_TOP is the
 padding above the band (on the first band only, unless the padding is taller than a
 stride); bottom and right padding are where the windows leave the band (no register).
+
+`convolution_tasks` (from the weights as a direct convolution reads them and the output
+stage on) is shared with `conv_transpose.py` and `resize.py`, whose bands run over the
+upsampled input (`input_band`, CNA deconvolution [ours]: `mac_task.py`).
 """
 
 from __future__ import annotations
@@ -19,7 +23,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from backends.cbuf import Cbuf, align_up, ceil_div, conv_input_rows, group_input_channels
+from backends.cbuf import (
+    Cbuf,
+    align_up,
+    ceil_div,
+    conv_input_rows,
+    group_input_channels,
+    transposed_input_rows,
+)
 from backends.cbuf import weight_bytes as cbuf_weight_bytes
 from backends.codegen.dpu import OutputStage, ResidualRead, plan_output_stage
 from backends.codegen.emit import NotGenerated, TaskWords
@@ -46,6 +57,9 @@ from dialects.errors import CompilerError
 from dialects.npu import ops as npu
 from dialects.npu.placement import get_tasks
 
+# the ops this module's tasks compute: transposed convolutions and nearest upsampling
+# (`conv_transpose.py`, `resize.py`) map onto the convolution's tasks
+MacOp = npu.Conv2dOp | npu.ConvTransposeOp | npu.ResizeOp
 PAD_MAX = RK3588.register("CNA", "PAD_CON0").field("PAD_TOP").max_value
 
 
@@ -59,12 +73,19 @@ class Geometry:
     pads: tuple[int, int, int, int]  # top, left, bottom, right
     groups: int
     depthwise: bool
+    # a transposed convolution's upsampling (y, x): the CNA inserts `upsample - 1` rows and
+    # columns of PAD_VALUE between input pixels (CNA_CONV_CON1.DECONV, `mac_task.py`)
+    upsample: tuple[int, int] = (1, 1)
+
+    @property
+    def deconv(self) -> bool:
+        return self.upsample != (1, 1)
 
 
 def conv_tasks(op: npu.Conv2dOp, ctx: OpContext) -> Iterator[TaskWords]:
     """The tasks of `op`, in `backend.tasks` order."""
     x, y = placed(op.input, ctx.func), placed(op.output, ctx.func)
-    dtype = _dtype(op, x, y)
+    dtype = conv_dtype(op, x, y)
     arrays = op_arrays(op, ctx.weights)
     cin, cout = x.shape[1], y.shape[1]
     groups = op.group.data
@@ -72,8 +93,6 @@ def conv_tasks(op: npu.Conv2dOp, ctx: OpContext) -> Iterator[TaskWords]:
     kh, kw = arrays.logical.shape[2:]
     (sy, sx), (dy, dx) = npu.ints(op.strides), npu.ints(op.dilations)
     geometry = Geometry((kh, kw), (sy, sx), (dy, dx), tuple(npu.ints(op.pads)), groups, depthwise)
-    if geometry.pads[1] > PAD_MAX:
-        raise CompilerError(f"{op.describe()}: left padding {geometry.pads[1]} exceeds {PAD_MAX}")
     in_q, out_q = npu.quant_of(op.input), op.quant
     assert in_q is not None
     residual_q = npu.quant_of(op.residual) if op.residual is not None else None
@@ -87,9 +106,21 @@ def conv_tasks(op: npu.Conv2dOp, ctx: OpContext) -> Iterator[TaskWords]:
     z = placed(op.residual, ctx.func) if op.residual is not None else None
     if z is not None and z.layout not in (NC1HWC2, NCHW):
         raise NotGenerated(f"{op.describe()}: residual layout {z.layout} is not read yet")
-    weights = arrays.padded
-    if groups > 1 and not depthwise:
-        weights = block_diagonal(weights, groups)
+    yield from convolution_tasks(op, geometry, arrays.padded, stage, (x, y, z), dtype, ctx)
+
+
+def convolution_tasks(op: MacOp, geometry: Geometry,
+                      weights: np.ndarray, stage: OutputStage,
+                      tensors: tuple[Placed, Placed, Placed | None], dtype: str,
+                      ctx: OpContext) -> Iterator[TaskWords]:  # fmt: skip
+    """The tasks of a convolution whose weights are `weights` ([K, C / groups, Kh, Kw], as
+    a direct convolution reads them) and whose output stage is `stage`."""
+    x, y, z = tensors
+    if not 0 <= geometry.pads[1] <= PAD_MAX:
+        raise CompilerError(f"{op.describe()}: left padding {geometry.pads[1]} is not in "
+                            f"[0, {PAD_MAX}]")  # fmt: skip
+    if geometry.groups > 1 and not geometry.depthwise:
+        weights = block_diagonal(weights, geometry.groups)
     tasks = get_tasks(op)
     if not tasks:
         raise CompilerError(f"{op.describe()}: no backend.tasks: run tile first")
@@ -105,7 +136,7 @@ def conv_tasks(op: npu.Conv2dOp, ctx: OpContext) -> Iterator[TaskWords]:
         yield emit_mac_task(task, stage)
 
 
-def _dtype(op: npu.Conv2dOp, x: Placed, y: Placed) -> str:
+def conv_dtype(op: npu.Conv2dOp | npu.ConvTransposeOp, x: Placed, y: Placed) -> str:
     for role, where in (("input", x), ("output", y)):
         if where.layout not in (NC1HWC2, NCHW):
             raise NotGenerated(f"{op.describe()}: {role} layout {where.layout} is not read yet")
@@ -163,18 +194,32 @@ def _storage(dtype: str) -> type:
     return np.int8 if dtype == "i8" else np.int16
 
 
-def _task(op: npu.Conv2dOp, g: Geometry, x: Placed, y: Placed, z: Placed | None, dtype: str,
+def input_band(g: Geometry, y0: int, y1: int, in_rows: int) -> tuple[int, int, int]:
+    """(first input row, end row, PAD_TOP) of the band output rows [y0, y1) read. A
+    transposed convolution's windows run over the upsampled rows: upsampled row u holds
+    input row u / s when s divides u; the band's padding above it is the distance from the
+    first window row, y0 - pad_top, to the band's first row, r0 * s (at most s - 1 on a band
+    within the input)."""
+    (kh, _), (sy, _), (dy, _), pad_top = g.kernel, g.stride, g.dilation, g.pads[0]
+    if not g.deconv:
+        r0, r1 = conv_input_rows(y0, y1, sy, pad_top, kh, dy, in_rows)
+        return r0, r1, max(0, pad_top - y0 * sy)
+    s = g.upsample[0]
+    # transposed_input_rows takes the transposed convolution's own top padding
+    r0, r1 = transposed_input_rows(y0, y1, s, (kh - 1) * dy - pad_top, kh, dy, in_rows)
+    return r0, r1, r0 * s - (y0 - pad_top)
+
+
+def _task(op: MacOp, g: Geometry, x: Placed, y: Placed, z: Placed | None, dtype: str,
           task: tuple[int, int, int, int], target: Target, weight_address: tuple[int, int],
           table_address: tuple[int, int], reuse: bool) -> MacTask:  # fmt: skip
     y0, y1, c0, c1 = task
-    (kh, kw), (sy, sx), (dy, _) = g.kernel, g.stride, g.dilation
-    pad_top, pad_left = g.pads[0], g.pads[1]
+    (kh, kw), (sy, sx) = g.kernel, g.stride
     _, _, h, w = x.shape
     _, _, oh, ow = y.shape
-    r0, r1 = conv_input_rows(y0, y1, sy, pad_top, kh, dy, h)
+    r0, r1, band_pad = input_band(g, y0, y1, h)
     if r1 <= r0:
         raise CompilerError(f"{op.describe()}: output rows [{y0}, {y1}) read no input row")
-    band_pad = max(0, pad_top - y0 * sy)
     if band_pad > PAD_MAX:
         raise CompilerError(f"{op.describe()}: top padding {band_pad} exceeds {PAD_MAX}")
     cbuf_c2 = target.c2(dtype)
@@ -214,8 +259,9 @@ def _task(op: npu.Conv2dOp, g: Geometry, x: Placed, y: Placed, z: Placed | None,
         dtype=dtype, depthwise=g.depthwise, in_address=(x.buffer, in_offset),
         in_planar=x.planar, in_width=w, in_height=r1 - r0, in_channels=channels,
         in_real=min(ci1, x.shape[1]) - ci0, line_stride=w, surf_stride=h * w,
-        pad_top=band_pad, pad_left=pad_left, pad_value=in_q.zero_point, stride=(sy, sx),
-        dilation=g.dilation, weight_address=weight_address, kernel=(kh, kw), kernels=kernels,
+        pad_top=band_pad, pad_left=g.pads[1], pad_value=in_q.zero_point, stride=(sy, sx),
+        dilation=g.dilation, upsample=g.upsample, weight_address=weight_address,
+        kernel=(kh, kw), kernels=kernels,
         weight_bytes=total, weight_bytes_per_kernel=per_kernel, data_banks=split.data_banks,
         weight_banks=split.weight_banks, weight_reuse=reuse,
         data_entries=ceil_div(row_bytes, entry), out_address=(y.buffer, out_offset),

@@ -25,6 +25,7 @@ from xdsl.ir import Operation
 
 from backends.codegen.buffers import ARENA, COMMANDS, WEIGHTS, input_buffer, output_buffer
 from backends.codegen.conv import conv_tasks
+from backends.codegen.conv_transpose import conv_transpose_tasks
 from backends.codegen.datamove import (
     concat_tasks,
     pad_tasks,
@@ -39,6 +40,7 @@ from backends.codegen.lut import lut_tasks
 from backends.codegen.mac_task import OpContext
 from backends.codegen.pool import pool_tasks
 from backends.codegen.requantize import requantize_tasks
+from backends.codegen.resize import resize_tasks
 from backends.targets import Target, get_target
 from dialects.module import main_func
 from dialects.npu import ops as npu
@@ -58,6 +60,7 @@ Generator = Callable[..., Iterator[TaskWords]]
 GENERATED_DTYPES = ("i8", "i16")
 GENERATORS: dict[type[npu.NpuOp], Generator] = {
     npu.Conv2dOp: conv_tasks,
+    npu.ConvTransposeOp: conv_transpose_tasks,
     npu.FullyConnectedOp: fully_connected_tasks,
     npu.EltwiseOp: eltwise_tasks,
     npu.LutOp: lut_tasks,
@@ -68,6 +71,7 @@ GENERATORS: dict[type[npu.NpuOp], Generator] = {
     npu.ReshapeOp: reshape_tasks,
     npu.TransposeOp: transpose_tasks,
     npu.RequantizeOp: requantize_tasks,
+    npu.ResizeOp: resize_tasks,
 }
 
 

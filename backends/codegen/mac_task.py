@@ -12,6 +12,18 @@ registers. Field meanings are `backends.registers.values`' (Mesa's where it has 
 - padding: PAD_TOP rows above the band and PAD_LEFT columns are PAD_VALUE; the rows and
   columns a window reads past the band's bottom and right edges are too (no register).
 - ATROUS_X/Y_DILATION hold dilation - 1 ([ours], NVDLA's `dilation_ext` convention).
+- deconvolution [ours: the bits are in the register map (anchors §1), nothing documents
+  what they do]: CONV_CON1.DECONV = 1 makes the CNA feed the MAC array the band upsampled,
+  input element (h, w) at (h * sy, w * sx) and PAD_VALUE at the `s - 1` rows and columns
+  inserted between two input rows and columns (not after the last ones), with
+  DECONV_Y/X_STRIDE = sy - 1, sx - 1 (the count of inserted rows and columns, like
+  ATROUS's dilation - 1; 0 to 7, so s <= 8). Everything else reads as for a convolution
+  over that upsampled band: PAD_TOP / PAD_LEFT rows and columns of PAD_VALUE above and
+  left of it, windows of WEIGHT_HEIGHT x WEIGHT_WIDTH at stride CONV_Y/X_STRIDE (1 for a
+  transposed convolution) and ATROUS dilation, PAD_VALUE past its bottom and right edges.
+  DATAIN_HEIGHT / WIDTH, FEATURE_GRAINS and DATA_ENTRIES count the band's own input rows.
+  With DECONV = 0 the DECONV strides are 0. `conv_transpose.py` maps a transposed
+  convolution onto this reading.
 - output: DATA_CUBE_CHANNEL.CHANNEL + 1 channels computed, ORIG_CHANNEL + 1 written (the
   real ones); DST_SURF_STRIDE in atoms, line stride = the cube width; FEATURE_MODE_CFG.
   NONALIGN = planar output.
@@ -95,6 +107,7 @@ class MacTask:
     # output stage
     table_address: Address
     residual: ResidualRead | None = None
+    upsample: tuple[int, int] = (1, 1)  # (y, x): DECONV when not (1, 1)
 
 
 def emit_mac_task(t: MacTask, stage: OutputStage) -> TaskWords:
@@ -112,12 +125,14 @@ def _cna(w: TaskWords, t: MacTask) -> None:
             DATA_BANK=t.data_banks)  # fmt: skip
     w.write("CNA", "DCOMP_REGNUM")
     w.write("CNA", "DCOMP_CTRL")
-    w.write("CNA", "CONV_CON1", NONALIGN_DMA=int(t.in_planar), PROC_PRECISION=precision,
-            IN_PRECISION=precision,
+    deconv = t.upsample != (1, 1)
+    w.write("CNA", "CONV_CON1", NONALIGN_DMA=int(t.in_planar), DECONV=int(deconv),
+            PROC_PRECISION=precision, IN_PRECISION=precision,
             CONV_MODE=CONV_MODE_DEPTHWISE if t.depthwise else CONV_MODE_DIRECT)  # fmt: skip
     w.write("CNA", "CONV_CON2", FEATURE_GRAINS=min(t.in_height, GRAINS_MAX))
     w.write("CNA", "CONV_CON3", ATROUS_Y_DILATION=t.dilation[0] - 1,
-            ATROUS_X_DILATION=t.dilation[1] - 1, CONV_Y_STRIDE=t.stride[0],
+            ATROUS_X_DILATION=t.dilation[1] - 1, DECONV_Y_STRIDE=t.upsample[0] - 1,
+            DECONV_X_STRIDE=t.upsample[1] - 1, CONV_Y_STRIDE=t.stride[0],
             CONV_X_STRIDE=t.stride[1])  # fmt: skip
     w.write("CNA", "DATA_SIZE0", DATAIN_WIDTH=t.in_width, DATAIN_HEIGHT=t.in_height)
     w.write("CNA", "DATA_SIZE1", DATAIN_CHANNEL_REAL=t.in_real - 1, DATAIN_CHANNEL=t.in_channels)

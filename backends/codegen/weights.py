@@ -30,7 +30,8 @@ class OpArrays:
         return self.bias - int(input_zero_point) * sums
 
 
-def op_arrays(op: npu.Conv2dOp | npu.FullyConnectedOp, weights: WeightTable) -> OpArrays:
+def op_arrays(op: npu.Conv2dOp | npu.ConvTransposeOp | npu.FullyConnectedOp,
+              weights: WeightTable) -> OpArrays:  # fmt: skip
     logical = constant(op.weight, weights, op)
     bias = constant(op.bias, weights, op).astype(np.int64).reshape(-1)
     ref = op.attributes.get(PADDED_WEIGHT)

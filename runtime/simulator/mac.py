@@ -6,6 +6,10 @@ rkt_coefs.c), unpacked here without the code generator's packing code:
     direct     [ceil(K / cout2)][ceil(C / cin2)][Kh][Kw][cout2][cin2]
     depthwise  [ceil(C / group)][Kh][Kw][group]
 
+With CNA_CONV_CON1.DECONV set, the band is upsampled before the padding ([ours], the reading
+in `mac_task.py`'s module doc): element (h, w) at (h * sy, w * sx) with sy, sx the
+DECONV_Y/X_STRIDE fields + 1, PAD_VALUE in between.
+
 Sums are float64 dot products of integers: exact while every partial sum stays below 2**53,
 which is checked (int8: up to 2**38 products; int16: 2**22).
 """
@@ -49,6 +53,7 @@ class ConvShape:
     kernels: int
     out_height: int
     out_width: int
+    upsample: tuple[int, int] = (1, 1)  # y, x (DECONV)
 
     @property
     def out_channels(self) -> int:
@@ -93,6 +98,7 @@ def conv_shape(regs: RegisterFile) -> ConvShape:
         raise SimulatorError(f"stride {stride}")
     dilation = (f("CNA", "CONV_CON3", "ATROUS_Y_DILATION") + 1,
                 f("CNA", "CONV_CON3", "ATROUS_X_DILATION") + 1)  # fmt: skip
+    upsample = deconv_upsampling(regs)
     planar = bool(f("CNA", "CONV_CON1", "NONALIGN_DMA"))
     cube = Cube(regs.raw("CNA", "FEATURE_DATA_ADDR"), dtype, channels, min(real, channels),
                 height, width, f("CNA", "DMA_CON1", "LINE_STRIDE"),
@@ -102,13 +108,35 @@ def conv_shape(regs: RegisterFile) -> ConvShape:
         (f("CNA", "PAD_CON0", "PAD_TOP"), f("CNA", "PAD_CON0", "PAD_LEFT")),
         f("CNA", "PAD_CON1", "PAD_VALUE"), stride, dilation,
         (f("CNA", "WEIGHT_SIZE2", "WEIGHT_HEIGHT"), f("CNA", "WEIGHT_SIZE2", "WEIGHT_WIDTH")),
-        f("CNA", "WEIGHT_SIZE2", "WEIGHT_KERNELS"), out_height, out_width,
+        f("CNA", "WEIGHT_SIZE2", "WEIGHT_KERNELS"), out_height, out_width, upsample,
     )  # fmt: skip
     if f("CORE", "DATAOUT_SIZE_1", "DATAOUT_CHANNEL") + 1 != shape.out_channels:
         raise SimulatorError("CORE.DATAOUT_SIZE_1 disagrees with the kernels the CNA computes")
     if depthwise and shape.kernels != 1:
         raise SimulatorError("a depthwise task has WEIGHT_KERNELS 1")
     return shape
+
+
+def deconv_upsampling(regs: RegisterFile) -> tuple[int, int]:
+    """(sy, sx) of CNA_CONV_CON1.DECONV: the DECONV strides + 1; (1, 1) without DECONV."""
+    f = regs.field
+    strides = (f("CNA", "CONV_CON3", "DECONV_Y_STRIDE"), f("CNA", "CONV_CON3", "DECONV_X_STRIDE"))
+    if not f("CNA", "CONV_CON1", "DECONV"):
+        if any(strides):
+            raise SimulatorError(f"DECONV strides {strides} without CNA.CONV_CON1.DECONV")
+        return (1, 1)
+    return (strides[0] + 1, strides[1] + 1)
+
+
+def upsampled(x: np.ndarray, factor: tuple[int, int], fill: int) -> np.ndarray:
+    """[C, H, W] -> [C, (H - 1) * sy + 1, (W - 1) * sx + 1]: x at every (sy, sx)-th position,
+    `fill` between."""
+    (sy, sx), (c, h, w) = factor, x.shape
+    if (sy, sx) == (1, 1) or h == 0 or w == 0:
+        return x
+    out = np.full((c, (h - 1) * sy + 1, (w - 1) * sx + 1), fill, np.int64)
+    out[:, ::sy, ::sx] = x
+    return out
 
 
 def read_weights(regs: RegisterFile, memory: Memory, shape: ConvShape,
@@ -140,8 +168,9 @@ def read_weights(regs: RegisterFile, memory: Memory, shape: ConvShape,
 
 
 def padded_input(x: np.ndarray, shape: ConvShape) -> np.ndarray:
-    """The band with PAD_TOP / PAD_LEFT padding above and left and PAD_VALUE wherever the
-    windows of the output pass the band's bottom and right edges."""
+    """The band (upsampled under DECONV) with PAD_TOP / PAD_LEFT padding above and left and
+    PAD_VALUE wherever the windows of the output pass the band's bottom and right edges."""
+    x = upsampled(x, shape.upsample, shape.pad_value)
     (kh, kw), (sy, sx), (dy, dx) = shape.kernel, shape.stride, shape.dilation
     rows = (shape.out_height - 1) * sy + (kh - 1) * dy + 1
     cols = (shape.out_width - 1) * sx + (kw - 1) * dx + 1

@@ -5,8 +5,9 @@ reference executor's outputs (`compiler.interpreter` on the same model quantized
 before the backend passes) bit for bit, every output.
 
 The ops code generation does not cover yet run on the CPU (`build` places them there); the
-test also checks that every convolution and fully connected layer has NPU tasks, so a model
-whose MAC work silently fell back to the CPU would not pass as "bit-exact".
+test also checks that every convolution, transposed convolution and fully connected layer
+has NPU tasks, so a model whose MAC work silently fell back to the CPU would not pass as
+"bit-exact".
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from compiler.quantization.quantize import QuantizeOptions, quantize_model
 from runtime.session import Session
 from tests.zoo import MODELS, ZooModel, model_path, real_input
 
-MAC_OPS = ("npu.conv2d", "npu.fully_connected")
+MAC_OPS = ("npu.conv2d", "npu.conv_transpose", "npu.fully_connected")
 
 
 def dataset(zm: ZooModel, tmp_path: Path) -> tuple[Path, np.ndarray]:
