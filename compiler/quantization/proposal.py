@@ -18,7 +18,8 @@ from the cycle model on two built containers (all-int8 and all-wide).
    orders: by score, and by graph position from the end (RKNN's experience: early layers
    matter most; a widened prefix is one region, with dtype conversions only at its edges).
 4. Refinement: each widened tensor, most expensive first, is tried back in int8 and left
-   there if the target still holds (`max_runs` bounds the runs in all). Of the two sets,
+   there if the target still holds (`max_runs`, shared by the orders, bounds these runs).
+   Of the two sets,
    the one with the lower predicted latency (built, conversions included) is proposed.
    What a tensor's widening gains is the cosine lost when it alone goes back to int8.
 """
@@ -128,7 +129,7 @@ class ProposalSearch:
 
     def __init__(self, prepared: IRModel, statistics: dict[str, TensorStatistics],
                  options: QuantizeOptions, feeds: Sequence[Feed], wide: str = "i16",
-                 max_runs: int = 100, progress: bool = False) -> None:  # fmt: skip
+                 max_runs: int = 120, progress: bool = False) -> None:  # fmt: skip
         self.prepared, self.statistics, self.options = prepared, statistics, options
         self.feeds, self.wide, self.max_runs = list(feeds), wide, max_runs
         self.bar = tqdm(desc="proposal", unit="run", disable=not progress)
@@ -204,8 +205,9 @@ class ProposalSearch:
         # needs conversions only at its edges, where scattered tensors need them each)
         orders = {"error per microsecond": self._ranked(candidates, costs),
                   "graph order": candidates[::-1]}  # fmt: skip
+        budget = self.max_runs // len(orders)  # refinement runs per order
         found = {label: self._refined(order[self._narrowest(order, target):], costs, target,
-                                      proposal)
+                                      proposal, budget)
                  for label, order in orders.items()}  # fmt: skip
         times = {label: perf_report(self.build(self._wide(chosen)).container).total_time_us
                  for label, chosen in found.items()}  # fmt: skip
@@ -216,11 +218,13 @@ class ProposalSearch:
         return found[best]
 
     def _refined(self, chosen: list[str], costs: dict[str, float], target: float,
-                 proposal: Proposal) -> list[str]:  # fmt: skip
-        """Each chosen tensor, most expensive first, back in int8 if the target holds."""
+                 proposal: Proposal, budget: int) -> list[str]:  # fmt: skip
+        """Each chosen tensor, most expensive first, back in int8 if the target holds (at
+        most `budget` runs)."""
+        stop = self.evaluations + budget
         for tensor in sorted(chosen, key=lambda t: costs.get(t, MIN_COST_US), reverse=True):
-            if self.evaluations >= self.max_runs:
-                proposal.notes.append(f"refinement stopped after {self.max_runs} runs")
+            if self.evaluations >= stop:
+                proposal.notes.append(f"refinement stopped after {budget} runs")
                 break
             rest = [t for t in chosen if t != tensor]
             if rest and self.cosine(self._wide(rest)) >= target:
