@@ -9,7 +9,9 @@ reference executor (which the simulator equals bit for bit), and what a tensor c
 from the cycle model on two built containers (all-int8 and all-wide).
 
 1. The all-int8 outputs' cosine; if it meets the target, nothing is proposed. Then the
-   all-wide cosine: if even that misses the target, everything is proposed, with a note.
+   wide dtype: int16 if the all-int16 model meets the target, else float16 (int16 keeps
+   the calibrated ranges, which an input beyond them clips; float16 has none); if neither
+   does, everything is proposed in float16, with a note.
 2. Every tensor gets a score from one run of each model: the relative error it adds to
    what its inputs already carried (int8 against float, per tensor), per microsecond it
    costs to widen.
@@ -128,10 +130,12 @@ class ProposalSearch:
     """One model (prepared: float-optimized, not lowered), its statistics and feeds."""
 
     def __init__(self, prepared: IRModel, statistics: dict[str, TensorStatistics],
-                 options: QuantizeOptions, feeds: Sequence[Feed], wide: str = "i16",
-                 max_runs: int = 120, progress: bool = False) -> None:  # fmt: skip
+                 options: QuantizeOptions, feeds: Sequence[Feed],
+                 wides: tuple[str, ...] = ("i16", "f16"), max_runs: int = 120,
+                 progress: bool = False) -> None:  # fmt: skip
         self.prepared, self.statistics, self.options = prepared, statistics, options
-        self.feeds, self.wide, self.max_runs = list(feeds), wide, max_runs
+        self.feeds, self.wides, self.max_runs = list(feeds), wides, max_runs
+        self.wide = wides[0]
         self.bar = tqdm(desc="proposal", unit="run", disable=not progress)
         golden = Interpreter(prepared)
         self.golden = [golden.run(f.normalized).outputs for f in self.feeds]
@@ -185,8 +189,10 @@ class ProposalSearch:
         if baseline >= target_cosine:
             proposal.notes.append("the all-int8 model meets the target: nothing to widen")
         else:
+            candidates = self._candidates()
+            self._choose_wide(candidates, target_cosine, proposal)
             costs = self._costs(narrow)
-            chosen = self._search(target_cosine, costs, proposal)
+            chosen = self._search(candidates, target_cosine, costs, proposal)
             self._finish(chosen, costs, proposal)
         proposal.float16_cosine = self.cosine({}, dtype="f16")
         float16 = self.build({}, dtype="f16")
@@ -194,11 +200,20 @@ class ProposalSearch:
         proposal.evaluations = self.evaluations
         return proposal
 
-    def _search(self, target: float, costs: dict[str, float], proposal: Proposal) -> list[str]:
-        candidates = self._candidates()
+    def _choose_wide(self, candidates: list[str], target: float, proposal: Proposal) -> None:
+        """The first of `wides` whose all-wide model meets the target: int16 keeps the int8
+        ranges (more resolution), float16 has none (an input beyond the calibrated
+        ranges clips in int16, not in float16)."""
+        for wide in self.wides:
+            self.wide = wide
+            if self.cosine(self._wide(candidates)) >= target:
+                return
+            proposal.notes.append(f"all {len(candidates)} tensors in {wide} miss the target")
+
+    def _search(self, candidates: list[str], target: float, costs: dict[str, float],
+                proposal: Proposal) -> list[str]:  # fmt: skip
         if self.cosine(self._wide(candidates)) < target:
-            proposal.notes.append(f"even all {len(candidates)} tensors widened miss the "
-                                  "target: all are proposed")  # fmt: skip
+            proposal.notes.append("every tensor is proposed")
             return candidates
         # two orders of "least useful first": by the error a tensor adds per microsecond,
         # and from the last layer back (a widened prefix of the graph is one region: it

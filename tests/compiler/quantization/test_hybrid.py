@@ -257,3 +257,30 @@ def test_cli_step1_bad_input_is_one_line(tmp_path, capsys, extra, message):
     extra = [str(dataset(tmp_path)) if e == "DS" else e for e in extra]
     code, err = cli(capsys, "hybrid-step1", model, *extra, "-o", tmp_path / "h")
     assert code == 2 and err.count("\n") == 1 and message in err, err
+
+
+def test_the_proposal_widens_to_float16_when_int16_ranges_clip(tmp_path):
+    # ranges a third of what the samples reach (as an input beyond the calibration images
+    # would be): int16 keeps them and clips, float16 has none, so the search widens to f16
+    import dataclasses
+
+    from compiler.quantization.proposal import ProposalSearch, proposal_feeds
+    from compiler.quantization.quantize import calibrate, optimize_for_quantization
+    from tests.helpers.compare import cosine
+
+    model = import_onnx(saved(cnn(), tmp_path / "m.onnx"))
+    options = QuantizeOptions(progress=False)
+    optimize_for_quantization(model, options)
+    listing = dataset(tmp_path)
+    statistics = {name: dataclasses.replace(s, min=s.min / 3, max=s.max / 3)
+                  for name, s in calibrate(model, listing, options).items()}  # fmt: skip
+    feeds = proposal_feeds(listing, model, None, 2)
+    search = ProposalSearch(model.clone(), statistics, options, feeds)
+    proposal = search.run(0.999)
+    assert proposal.overrides and set(proposal.overrides.values()) == {"f16"}
+    assert any("in i16 miss the target" in note for note in proposal.notes)
+    # checked here: the chosen set, quantized and run, against the float model
+    chosen = Interpreter(search.quantized(proposal.overrides))
+    for feed in feeds:
+        expected = Interpreter(model).run(feed.normalized).outputs["y"]
+        assert cosine(chosen.run(feed.raw).outputs["y"], expected) >= 0.999
