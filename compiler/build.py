@@ -74,6 +74,14 @@ def build_model(model: IRModel, dataset: Path | str | None, options: QuantizeOpt
     result.stages.append(("quantize", time.perf_counter() - start))
     result.notes += quantized.report.notes if quantized.report else []
 
+    return build_quantized(model, options, result)
+
+
+def build_quantized(model: IRModel, options: QuantizeOptions,
+                    result: BuildResult | None = None) -> BuildResult:  # fmt: skip
+    """Steps 2 to 4 on a quantized model (changed in place), their times added to
+    `result` (a new one when None)."""
+    result = result or BuildResult(Container(get_target(options.target).name))
     start = time.perf_counter()
     report = run_pipeline(model, parse_pipeline(BACKEND_PASSES.format(chip=options.target)))
     result.stages.append(("backend passes", time.perf_counter() - start))

@@ -10,34 +10,15 @@ With several samples each one gets its folder: `golden/sample_<k>/`, `simulator/
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
 from compiler.analysis.report import write_text
+from compiler.file_names import file_names
 
 MAP_NAME = "map_name_to_file.txt"
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
-
-
-def file_names(tensor_names: list[str]) -> dict[str, str]:
-    """Tensor name -> a file stem safe on every file system, unique among them (RKNN turns
-    '/' into '_'; so does this, and any other unsafe character). The same rule as
-    `compiler.cli.common.file_names`, which this package cannot import (the CLI imports
-    this package)."""
-    stems: dict[str, str] = {}
-    taken: set[str] = set()
-    for name in tensor_names:
-        stem = _UNSAFE.sub("_", name).strip(".") or "tensor"
-        candidate, n = stem, 0
-        while candidate in taken:
-            n += 1
-            candidate = f"{stem}_{n}"
-        taken.add(candidate)
-        stems[name] = candidate
-    return stems
 
 
 def write_dumps(output_dir: Path, sample: int, samples: int,

@@ -15,12 +15,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from backends.codegen import generate
 from backends.container import Container
 from backends.targets import get_target
-from compiler.build import BACKEND_PASSES, BuildResult, assemble
+from compiler.build import BuildResult, build_quantized
 from compiler.ir_model import IRModel
-from compiler.pipeline import parse_pipeline, run_pipeline
 from compiler.quantization.quantize import (
     QuantizeOptions,
     optimize_for_quantization,
@@ -47,15 +45,5 @@ def build_for_analysis(model: IRModel, dataset: Path | str | None, options: Quan
     result.stages.append(("quantize", time.perf_counter() - start))
     result.notes += report.notes if report else []
 
-    backend = quantized.clone()
-    start = time.perf_counter()
-    passes = run_pipeline(backend, parse_pipeline(BACKEND_PASSES.format(chip=options.target)))
-    result.stages.append(("backend passes", time.perf_counter() - start))
-    result.notes += passes.notes
-    start = time.perf_counter()
-    result.program = generate(backend)
-    result.stages.append(("code generation", time.perf_counter() - start))
-    start = time.perf_counter()
-    result.container = assemble(backend, result.program, options)
-    result.stages.append(("container", time.perf_counter() - start))
+    build_quantized(quantized.clone(), options, result)
     return float_model, result, quantized

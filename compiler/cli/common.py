@@ -4,7 +4,6 @@ file names made from tensor names."""
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 
 from compiler.errors import CompilerError
@@ -29,24 +28,6 @@ def load_ir(path: Path, input_shapes: list[str]) -> IRModel:
             raise CompilerError("--input-shape applies to .onnx models; the .mlir is static")
         return IRModel.load(path)
     return import_onnx(path, parse_input_shapes(input_shapes))
-
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
-
-
-def file_names(tensor_names: list[str]) -> dict[str, str]:
-    """Tensor name -> a file stem that is safe on every file system, unique among them."""
-    stems: dict[str, str] = {}
-    taken: set[str] = set()
-    for name in tensor_names:
-        stem = _UNSAFE.sub("_", name).strip(".") or "tensor"
-        candidate, n = stem, 0
-        while candidate in taken:
-            n += 1
-            candidate = f"{stem}_{n}"
-        taken.add(candidate)
-        stems[name] = candidate
-    return stems
 
 
 def format_bytes(n: int) -> str:

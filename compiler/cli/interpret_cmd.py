@@ -11,9 +11,10 @@ import numpy as np
 from tqdm import tqdm
 
 from backends.fileio import atomic_write
-from compiler.cli.common import add_input_shape_option, file_names, load_ir
+from compiler.cli.common import add_input_shape_option, load_ir
 from compiler.datasets import iter_samples, load_array, read_sample_list
 from compiler.errors import CompilerError
+from compiler.file_names import file_names
 from compiler.interpreter import Interpreter
 
 
