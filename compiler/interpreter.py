@@ -24,7 +24,7 @@ from dialects.dtypes import numpy_dtype
 from dialects.npu import NpuOp
 from dialects.npu import numerics as nx
 from dialects.onnx import ConstantOp, OnnxOp, dense_to_numpy
-from runtime.kernels import FIRST_OUTPUT_KERNELS, KERNELS, KernelError
+from runtime.kernels import KernelError, kernel_for
 from runtime.kernels.registry import accepted_attributes
 
 
@@ -102,12 +102,10 @@ class Interpreter:
 
     def _step(self, op: OnnxOp) -> _Step:
         results = op.onnx_results()
-        first_only = op.op_type in FIRST_OUTPUT_KERNELS and not any(
-            r.uses for r in results[1:] if r is not None
-        )
+        later = any(r.uses for r in results[1:] if r is not None)
+        kernel, first_only = kernel_for(op.op_type, later)
         if first_only:  # the graph reads only output 0: skip computing the others
             results = results[:1]
-        kernel = (FIRST_OUTPUT_KERNELS if first_only else KERNELS).get(op.op_type)
         if kernel is None:
             raise CompilerError(
                 f"{op.describe()}: the reference interpreter has no kernel for {op.op_type}"

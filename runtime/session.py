@@ -46,7 +46,7 @@ from dialects.npu import placement as pl
 from dialects.onnx import ConstantOp, OnnxOp, dense_to_numpy
 from dialects.weights import WeightRefAttr, WeightTable
 from runtime.hardware import RocketDevice, RocketRunner
-from runtime.kernels import FIRST_OUTPUT_KERNELS, KERNELS
+from runtime.kernels import kernel_for
 from runtime.kernels.npu_ops import Run, build_kernel
 from runtime.simulator import TaskTrace, load, run_tasks
 from runtime.simulator.tensors import read_tensor, write_tensor
@@ -276,10 +276,8 @@ class Session:
 
     def _run_onnx(self, op: OnnxOp, env: dict) -> list[np.ndarray | None]:
         results = op.onnx_results()
-        first_only = op.op_type in FIRST_OUTPUT_KERNELS and not any(
-            r.uses for r in results[1:] if r is not None
-        )
-        kernel = (FIRST_OUTPUT_KERNELS if first_only else KERNELS).get(op.op_type)
+        later = any(r.uses for r in results[1:] if r is not None)
+        kernel, _ = kernel_for(op.op_type, later)
         if kernel is None:
             raise SessionError(f"{op.describe()}: no runtime kernel for {op.op_type}")
         args = [None if v is None else self._value(v, env) for v in op.onnx_inputs()]

@@ -37,7 +37,7 @@ from dialects.dtypes import numpy_dtype
 from dialects.npu import numerics as nx
 from dialects.npu import ops as npu
 from dialects.onnx import ConstantOp, OnnxOp
-from runtime.kernels import FIRST_OUTPUT_KERNELS, KERNELS
+from runtime.kernels import kernel_for
 from runtime.kernels.npu_ops import Run, build_kernel, constant_array
 from runtime.perf.report import DTYPE_NAMES, rknn_op_type
 
@@ -232,10 +232,8 @@ class SingleRunner:
 
     def _onnx_kernel(self, op: OnnxOp) -> Run:
         results = op.onnx_results()
-        first_only = op.op_type in FIRST_OUTPUT_KERNELS and not any(
-            r.uses for r in results[1:] if r is not None
-        )
-        kernel = (FIRST_OUTPUT_KERNELS if first_only else KERNELS).get(op.op_type)
+        later = any(r.uses for r in results[1:] if r is not None)
+        kernel, _ = kernel_for(op.op_type, later)
         if kernel is None:
             raise CompilerError(f"{op.describe()}: no reference kernel for {op.op_type}")
         attributes = op.attribute_values(self.model.weights)

@@ -23,6 +23,7 @@ from runtime.kernels.registry import (
     KernelError,
     first_output_kernel,
     kernel,
+    kernel_for,
     run_kernel,
 )
 
@@ -32,5 +33,6 @@ __all__ = [
     "KernelError",
     "first_output_kernel",
     "kernel",
+    "kernel_for",
     "run_kernel",
 ]

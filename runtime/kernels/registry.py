@@ -61,6 +61,13 @@ def first_output_kernel(op_type: str) -> Callable[[Kernel], Kernel]:
     return register
 
 
+def kernel_for(op_type: str, later_outputs_read: bool) -> tuple[Kernel | None, bool]:
+    """(the kernel to run, whether it computes only the first output): the first-output
+    variant when the graph reads no other output of the op (cheaper), else the full one."""
+    first_only = op_type in FIRST_OUTPUT_KERNELS and not later_outputs_read
+    return (FIRST_OUTPUT_KERNELS if first_only else KERNELS).get(op_type), first_only
+
+
 def run_kernel(
     op_type: str, inputs: Sequence[np.ndarray | None], attributes: dict[str, Any]
 ) -> tuple[np.ndarray, ...]:
