@@ -229,12 +229,27 @@ class CalibrationSet:
 
     def load(self, sample: Sample) -> dict[str, np.ndarray]:
         """One sample, normalised for the float model."""
+        return self.normalized(self.load_raw(sample))
+
+    def normalized(self, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """A raw sample (`load_raw`) normalised for the float model."""
+        return {spec.name: normalize(raw[spec.name], spec, pre)
+                for spec, pre in zip(self.input_specs, self.preprocess, strict=True)}  # fmt: skip
+
+    def load_raw(self, sample: Sample) -> dict[str, np.ndarray]:
+        """One sample as the built model takes it (before mean/std)."""
         where = f"{self.list_path}:{sample.line}"
-        feed = {}
-        for spec, pre, path in zip(self.input_specs, self.preprocess, sample.paths, strict=True):
-            raw = read_raw(path, spec, pre is not None and pre.rgb2bgr, where)
-            feed[spec.name] = normalize(raw, spec, pre)
-        return feed
+        return read_sample(sample.paths, self.input_specs, self.preprocess, where)
+
+
+def read_sample(paths: Sequence[Path], specs: Sequence[TensorSpec],
+                preprocess: Sequence[InputPreprocess | None], where: str
+                ) -> dict[str, np.ndarray]:  # fmt: skip
+    """{input name: raw array} of one sample, one file per input (images read as
+    calibration reads them: RGB, or BGR where the input's preprocess says rgb2bgr)."""
+    files = zip(specs, preprocess, paths, strict=True)
+    return {spec.name: read_raw(Path(path), spec, pre is not None and pre.rgb2bgr, where)
+            for spec, pre, path in files}  # fmt: skip
 
 
 def load_calibration_set(

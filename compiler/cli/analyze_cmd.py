@@ -17,9 +17,14 @@ from pathlib import Path
 import numpy as np
 
 from compiler.analysis import accuracy_analysis, build_for_analysis
-from compiler.calibration.dataset import read_raw
-from compiler.cli.build_cmd import _op_targets
-from compiler.cli.common import add_input_shape_option, format_bytes, load_ir
+from compiler.calibration.dataset import InputPreprocess, read_sample
+from compiler.cli.common import (
+    add_input_shape_option,
+    add_op_target_option,
+    format_bytes,
+    load_ir,
+    op_targets,
+)
 from compiler.cli.quantize_cmd import add_quantization_options, quantize_options
 from compiler.datasets import read_sample_list
 from compiler.ir_model import TensorSpec
@@ -41,8 +46,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--inputs", type=Path, required=True, metavar="LIST.txt",
                         help="the samples to analyse, dataset.txt-style: one line per "
                         "sample, one .npy or image per model input")  # fmt: skip
-    parser.add_argument("--op-target", action="append", default=[], metavar="NAME=cpu",
-                        help="run an op (ONNX node or output tensor name) on the CPU")  # fmt: skip
+    add_op_target_option(parser)
     parser.add_argument("--dump", action="store_true",
                         help="also write every tensor: DIR/golden/, DIR/simulator/ "
                         "(.npy)")  # fmt: skip
@@ -55,10 +59,10 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     model = load_ir(args.model, args.input_shape)
     options = quantize_options(args, len(model.inputs))
-    options.cpu_ops = frozenset(_op_targets(args.op_target))
+    options.cpu_ops = op_targets(args.op_target)
     specs = list(model.inputs)
-    swap = [bool(p and p.rgb2bgr) for p in options.preprocess or [None] * len(specs)]
-    samples = read_samples(args.inputs, specs, swap)  # bad input fails before the build
+    preprocess = list(options.preprocess or [None] * len(specs))
+    samples = read_samples(args.inputs, specs, preprocess)  # bad input fails before the build
     float_model, build, quantized = build_for_analysis(model, args.dataset, options)
     for line in build.notes:
         print(line, file=sys.stderr)
@@ -77,15 +81,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def read_samples(list_path: Path, specs: list[TensorSpec], rgb2bgr: list[bool]
+def read_samples(list_path: Path, specs: list[TensorSpec],
+                 preprocess: list[InputPreprocess | None]
                  ) -> list[dict[str, np.ndarray]]:  # fmt: skip
     """Every sample of the list, raw, by input name (one-line errors name file and line)."""
-    samples = []
-    for sample in read_sample_list(list_path, len(specs)):
-        where = f"{list_path}:{sample.line}"
-        files = zip(specs, rgb2bgr, sample.paths, strict=True)
-        samples.append({spec.name: read_raw(path, spec, swap, where) for spec, swap, path in files})
-    return samples
+    return [read_sample(sample.paths, specs, preprocess, f"{list_path}:{sample.line}")
+            for sample in read_sample_list(list_path, len(specs))]  # fmt: skip
 
 
 def _cos(value: object) -> str:

@@ -9,9 +9,8 @@ from pathlib import Path
 
 from backends.container import write_container
 from compiler.build import build_model
-from compiler.cli.common import add_input_shape_option, load_ir
+from compiler.cli.common import add_input_shape_option, add_op_target_option, load_ir, op_targets
 from compiler.cli.quantize_cmd import add_quantization_options, quantize_options
-from compiler.errors import CompilerError
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -25,13 +24,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("model", type=Path, help="the .onnx (or float .mlir) model")
     add_quantization_options(parser)
-    parser.add_argument(
-        "--op-target",
-        action="append",
-        default=[],
-        metavar="NAME=cpu",
-        help="run an op (ONNX node or output tensor name) on the CPU (RKNN op_target)",
-    )
+    add_op_target_option(parser)
     parser.add_argument(
         "--model-pruning",
         action="store_true",
@@ -47,7 +40,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     model = load_ir(args.model, args.input_shape)
     options = quantize_options(args, len(model.inputs))
-    options.cpu_ops = frozenset(_op_targets(args.op_target))
+    options.cpu_ops = op_targets(args.op_target)
     result = build_model(model, args.dataset, options)
     write_container(result.container, args.output)
     for line in result.notes:
@@ -65,13 +58,3 @@ def run(args: argparse.Namespace) -> int:
     stages = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in result.stages)
     print(f"  time: {stages}", file=sys.stderr)
     return 0
-
-
-def _op_targets(entries: list[str]) -> list[str]:
-    names = []
-    for entry in entries:
-        name, sep, where = entry.rpartition("=")
-        if not sep or not name or where.strip().lower() != "cpu":
-            raise CompilerError(f"--op-target {entry!r}: expected NAME=cpu")
-        names.append(name)
-    return names

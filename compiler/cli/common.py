@@ -4,8 +4,10 @@ file names made from tensor names."""
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
+from backends.fileio import atomic_write
 from compiler.errors import CompilerError
 from compiler.frontend import import_onnx, parse_input_shapes
 from compiler.ir_model import IRModel
@@ -38,3 +40,36 @@ def format_bytes(n: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1000
     return f"{size:.1f} GB"
+
+
+def add_op_target_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--op-target",
+        action="append",
+        default=[],
+        metavar="NAME=cpu",
+        help="run an op (ONNX node or output tensor name) on the CPU (RKNN op_target)",
+    )
+
+
+def op_targets(entries: list[str]) -> frozenset[str]:
+    """The names `--op-target NAME=cpu` entries send to the CPU."""
+    names = set()
+    for entry in entries:
+        name, sep, where = entry.rpartition("=")
+        if not sep or not name or where.strip().lower() != "cpu":
+            raise CompilerError(f"--op-target {entry!r}: expected NAME=cpu")
+        names.add(name)
+    return frozenset(names)
+
+
+def write_json(path: Path, data: object) -> None:
+    """`data` as indented JSON at `path`, written atomically (one-line error otherwise);
+    its folder must exist (a mistyped path is an error, not a new folder)."""
+    if not path.parent.is_dir():
+        raise CompilerError(f"cannot write {path}: no such folder {path.parent}")
+    try:
+        with atomic_write(path, "w") as f:
+            f.write(json.dumps(data, indent=2) + "\n")
+    except OSError as exc:
+        raise CompilerError(f"cannot write {path}: {exc.strerror}") from None

@@ -5,10 +5,10 @@ plan the build wrote into the container (`runtime.perf.memory`)."""
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from backends.container import read_container
+from compiler.cli.common import write_json
 from compiler.errors import CompilerError
 from runtime.perf import PerfError, memory_profile
 
@@ -34,8 +34,5 @@ def run(args: argparse.Namespace) -> int:
         raise CompilerError(f"{args.container}: {exc}") from None
     print(profile.text())
     if args.json is not None:
-        try:
-            args.json.write_text(json.dumps(profile.as_dict(), indent=2) + "\n")
-        except OSError as exc:
-            raise CompilerError(f"cannot write {args.json}: {exc.strerror}") from None
+        write_json(args.json, profile.as_dict())
     return 0

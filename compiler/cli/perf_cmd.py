@@ -7,10 +7,10 @@ error against published RK3588 figures are in README.md, "Performance model"."""
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from backends.container import read_container
+from compiler.cli.common import write_json
 from compiler.errors import CompilerError
 from runtime.perf import PerfError, perf_report
 from runtime.perf.report import CORE_MASKS
@@ -44,8 +44,5 @@ def run(args: argparse.Namespace) -> int:
         raise CompilerError(f"{args.container}: {exc}") from None
     print(report.text())
     if args.json is not None:
-        try:
-            args.json.write_text(json.dumps(report.as_dict(), indent=2) + "\n")
-        except OSError as exc:
-            raise CompilerError(f"cannot write {args.json}: {exc.strerror}") from None
+        write_json(args.json, report.as_dict())
     return 0

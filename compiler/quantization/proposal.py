@@ -28,6 +28,7 @@ from the cycle model on two built containers (all-int8 and all-wide).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -38,9 +39,8 @@ from xdsl.ir import SSAValue
 
 from compiler.build import BuildResult, build_model
 from compiler.calibration import load_calibration_set
-from compiler.calibration.dataset import InputPreprocess, read_raw
+from compiler.calibration.dataset import InputPreprocess
 from compiler.calibration.statistics import TensorStatistics
-from compiler.datasets import read_sample_list
 from compiler.interpreter import Interpreter
 from compiler.ir_model import IRModel
 from compiler.pipeline import PipelineReport
@@ -97,17 +97,12 @@ class Proposal:
 def proposal_feeds(dataset: Path | str, model: IRModel,
                    preprocess: Sequence[InputPreprocess | None] | None,
                    count: int) -> list[Feed]:  # fmt: skip
-    """The first `count` samples of `dataset`, raw and normalized."""
-    specs = model.inputs
-    pre = list(preprocess or [None] * len(specs))
-    normalized = list(load_calibration_set(dataset, specs, pre))[:count]
-    samples = read_sample_list(dataset, len(specs))[:count]
+    """The first `count` samples of `dataset`, raw and normalized (each file read once)."""
+    samples = load_calibration_set(dataset, model.inputs, preprocess)
     feeds = []
-    for sample, norm in zip(samples, normalized, strict=True):
-        where = f"{dataset}:{sample.line}"
-        raw = {spec.name: read_raw(path, spec, p is not None and p.rgb2bgr, where)
-               for spec, p, path in zip(specs, pre, sample.paths, strict=True)}  # fmt: skip
-        feeds.append(Feed(raw, norm))
+    for sample in samples.samples[:count]:
+        raw = samples.load_raw(sample)
+        feeds.append(Feed(raw, samples.normalized(raw)))
     return feeds
 
 
@@ -159,6 +154,11 @@ class ProposalSearch:
         prepared = Prepared(model, QdqParameters(), [PipelineReport(), PipelineReport()])
         quantize_optimized(prepared, None, options, self.statistics)
         return model
+
+    @functools.cached_property
+    def int8_model(self) -> IRModel:
+        """The model quantized without overrides (read by the candidates and the ranking)."""
+        return self.quantized({})
 
     def cosine(self, overrides: dict[str, str], dtype: str | None = None) -> float:
         """The outputs' cosine with `overrides` (and activation dtype), on the reference
@@ -282,7 +282,7 @@ class ProposalSearch:
 
     def _candidates(self) -> list[str]:
         """Tensors the calibration measured that the int8 model quantizes."""
-        quantized = self.quantized({})
+        quantized = self.int8_model
         names = {n for op in quantized.main.body.blocks[0].ops
                  if isinstance(op, npu.NpuOp) and op.quant.element != "f32"
                  for n in op.output_names}  # fmt: skip
@@ -296,7 +296,7 @@ class ProposalSearch:
     def _added_error(self, candidates: list[str]) -> dict[str, float]:
         """Per tensor: its relative error (int8 against float, one run of each) minus the
         largest of its inputs'."""
-        quantized = Interpreter(self.quantized({}))
+        quantized = Interpreter(self.int8_model)
         got = quantized.run(self.feeds[0].raw, capture=True).tensors
         expected = Interpreter(self.prepared).run(self.feeds[0].normalized, capture=True).tensors
         error = {n: _relative_error(got[n], expected[n]) for n in got if n in expected}

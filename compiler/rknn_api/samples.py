@@ -9,8 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from compiler.calibration import InputPreprocess
-from compiler.calibration.dataset import read_raw
+from compiler.calibration import InputPreprocess, dataset
 from compiler.ir_model import TensorSpec
 from runtime.api_support import ApiError
 
@@ -27,8 +26,5 @@ def read_sample(
         raise ApiError(
             f"{len(files)} input files given; the model has {len(specs)} inputs ({names})"
         )
-    swaps = [bool(p and p.rgb2bgr) for p in preprocess or [None] * len(specs)]
-    return {
-        spec.name: read_raw(Path(path), spec, swap, "inputs")
-        for spec, swap, path in zip(specs, swaps, files, strict=True)
-    }
+    pre = list(preprocess or [None] * len(specs))
+    return dataset.read_sample([Path(f) for f in files], specs, pre, "inputs")
