@@ -304,13 +304,15 @@ def _weights_and_bias(
         wq = QuantAttr("f16")
         return (low.constant(w.astype(np.float16), f"{name}_w_f16"),
                 low.constant(bias.astype(np.float32), f"{name}_b_f32"), wq)  # fmt: skip
-    params = _given_weight_params(low.plan, name, w, wdtype, axis) or nx.weight_params(
-        np.moveaxis(w, axis, 0), wdtype, low.plan.per_channel
-    )
-    if params.axis is not None:
-        params = nx.QuantParams(params.dtype, params.scale, params.zero_point, axis)
+    params, w_int = _rounded_weights(low.plan, name, w, wdtype, axis)
+    if params is None:
+        params = _given_weight_params(low.plan, name, w, wdtype, axis) or nx.weight_params(
+            np.moveaxis(w, axis, 0), wdtype, low.plan.per_channel
+        )
+        if params.axis is not None:
+            params = nx.QuantParams(params.dtype, params.scale, params.zero_point, axis)
+        w_int = nx.quantize(w, params)
     wq = QuantAttr.from_params(params)
-    w_int = nx.quantize(w, params)
     if dtype == "f16":  # w4a16: integer weights, float16 arithmetic, float32 bias
         return (low.constant(w_int, f"{name}_q"), low.constant(bias.astype(np.float32),
                 f"{name}_b_f32"), wq)  # fmt: skip
@@ -318,6 +320,19 @@ def _weights_and_bias(
     b_int = nx.saturate(nx.round_half_away(bias / np.broadcast_to(bias_q.scale, (channels,))),
                         bias_q.dtype)  # fmt: skip
     return (low.constant(w_int, f"{name}_q"), low.constant(b_int, f"{name}_bias_q"), wq)
+
+
+def _rounded_weights(plan: QuantPlan, name: str, w: np.ndarray, dtype: str, axis: int
+                     ) -> tuple[nx.QuantParams | None, np.ndarray | None]:  # fmt: skip
+    """The plan's rounded integers for weight `name` when they were made from exactly `w`
+    (output channels on axis 0), in `dtype` with the plan's per-channel choice."""
+    rounded = plan.rounded_weights.get(name)
+    if rounded is None or axis != 0 or rounded.params.dtype != dtype:
+        return None, None
+    same_grid = (rounded.params.axis is not None) == plan.per_channel
+    if not same_grid or rounded.source.shape != w.shape or not np.array_equal(rounded.source, w):
+        return None, None
+    return rounded.params, rounded.values.astype(nx.STORAGE[dtype])
 
 
 def _given_weight_params(plan: QuantPlan, name: str, w: np.ndarray, dtype: str,

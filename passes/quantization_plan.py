@@ -36,6 +36,17 @@ class InputNormalization:
     axis: int = 1
 
 
+@dataclass(frozen=True)
+class RoundedWeights:
+    """A layer's integer weights for `source` (its float weights exactly as the lowering
+    sees them), on the grid of `params`: weight rounding other than to nearest
+    (`compiler.quantization.weight_rounding`)."""
+
+    source: np.ndarray
+    values: np.ndarray
+    params: nx.QuantParams
+
+
 @dataclass
 class QuantPlan:
     ranges: dict[str, TensorRange]  # by ONNX tensor name
@@ -45,6 +56,8 @@ class QuantPlan:
     overrides: dict[str, str] = field(default_factory=dict)  # tensor name -> dtype
     normalization: dict[str, InputNormalization] = field(default_factory=dict)
     weight_params: dict[str, nx.QuantParams] = field(default_factory=dict)  # by weight name
+    # integer weights rounded on the calibration data (weight_rounding.py), by weight name
+    rounded_weights: dict[str, RoundedWeights] = field(default_factory=dict)
     # ops the user sends to the CPU (RKNN's op_target): ONNX output tensor or node names
     cpu_ops: frozenset[str] = frozenset()
 

@@ -13,6 +13,7 @@ from compiler.cli.common import add_input_shape_option, load_ir
 from compiler.errors import CompilerError
 from compiler.quantization.cfg import read_cfg, write_cfg
 from compiler.quantization.quantize import QuantizeOptions, quantize_model
+from compiler.quantization.weight_rounding import ROUNDINGS
 
 DTYPES = {"int8": "i8", "int16": "i16", "float16": "f16"}
 
@@ -62,6 +63,14 @@ def add_quantization_options(parser: argparse.ArgumentParser) -> None:
         help="weight scales per output channel (default) or per tensor",
     )
     parser.add_argument(
+        "--weight-rounding",
+        choices=ROUNDINGS,
+        default="auto",
+        help="int8/int4 weights rounded to nearest, or by GPTQ on the calibration data "
+        "(minimises each layer's output error; needs --dataset); auto (default): GPTQ for "
+        "int4 weights when --dataset is given, else nearest",
+    )
+    parser.add_argument(
         "--mean-values",
         action="append",
         default=[],
@@ -108,6 +117,7 @@ def quantize_options(args: argparse.Namespace, n_inputs: int) -> QuantizeOptions
         weight_dtype="i4" if args.weight_dtype == "int4" else None,
         algorithm=args.algorithm,
         per_channel=args.method == "channel",
+        weight_rounding=args.weight_rounding,
         optimization_level=args.optimization_level,
         preprocess=_preprocess(args, n_inputs),
         cfg=read_cfg(args.cfg) if args.cfg else None,

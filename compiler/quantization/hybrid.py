@@ -73,7 +73,8 @@ def hybrid_step1(model: IRModel, dataset: Path | str, options: QuantizeOptions,
     found = _proposal(float_ir, statistics, options, dataset, proposal_samples, target_cosine,
                       proposal)  # fmt: skip
     overrides = found.overrides if found else {}
-    result = quantize_optimized(prepared, None, options, statistics)
+    # the dataset again only for weight rounding on the data, if asked
+    result = quantize_optimized(prepared, dataset, options, statistics)
     cfg = result.to_cfg(overrides)
     cfg.layer_notes = found.layer_notes() if found else {}
     files = _paths(Path(prefix))

@@ -128,7 +128,10 @@ class ProposalSearch:
                  options: QuantizeOptions, feeds: Sequence[Feed],
                  wides: tuple[str, ...] = ("i16", "f16"), max_runs: int = 120,
                  progress: bool = False) -> None:  # fmt: skip
-        self.prepared, self.statistics, self.options = prepared, statistics, options
+        # the search compares precisions with nearest weight rounding: rounding on the data
+        # per candidate would cost a pass over the samples each; the final build may use it
+        self.options = replace(options, weight_rounding="nearest")
+        self.prepared, self.statistics = prepared, statistics
         self.feeds, self.wides, self.max_runs = list(feeds), wides, max_runs
         self.wide = wides[0]
         self.bar = tqdm(desc="proposal", unit="run", disable=not progress)

@@ -8,8 +8,10 @@
    per tensor by the algorithm.
 3. Ranges shared where an op must not requantize: a Concat's inputs take its output's range
    when the Concat is their only reader (RKNN does the same), so the concat copies bytes.
-4. The plan (dtypes, weights method, per-layer overrides, the config's fixed parameters,
-   the input mean/std) and `lower-to-npu`, then dead code.
+4. With `weight_rounding="gptq"` (or "auto" and int4 weights), the weights rounded on the data
+   (`weight_rounding.py`) instead of to nearest.
+5. The plan (dtypes, weights method, per-layer overrides, the config's fixed parameters,
+   the input mean/std, the rounded weights) and `lower-to-npu`, then dead code.
 """
 
 from __future__ import annotations
@@ -33,9 +35,16 @@ from compiler.errors import CompilerError
 from compiler.ir_model import IRModel
 from compiler.pipeline import PipelineReport, parse_pipeline, run_pipeline
 from compiler.quantization.cfg import QuantizationCfg, TensorQuantization
+from compiler.quantization.weight_rounding import ROUNDINGS, round_weights
 from dialects.npu import numerics as nx
 from dialects.onnx import OnnxOp
-from passes.quantization_plan import InputNormalization, QuantPlan, TensorRange, using_plan
+from passes.quantization_plan import (
+    InputNormalization,
+    QuantPlan,
+    RoundedWeights,
+    TensorRange,
+    using_plan,
+)
 from passes.strip_qdq import QdqParameters, recording_qdq
 
 # RKNN's quantized_dtype names -> (activation dtype, weight dtype)
@@ -60,6 +69,9 @@ class QuantizeOptions:
     weight_dtype: str | None = None  # i4 for int4 weights
     algorithm: str = "normal"
     per_channel: bool = True
+    # "nearest", "gptq" (on the calibration data, weight_rounding.py) or "auto" (gptq for
+    # int4 weights given a dataset)
+    weight_rounding: str = "auto"
     optimization_level: int = 3
     preprocess: list[InputPreprocess | None] | None = None
     cfg: QuantizationCfg | None = None
@@ -167,6 +179,7 @@ def quantize_optimized(prepared: Prepared, dataset: Path | str | None, options: 
         overrides,
         _normalization(model, options.preprocess),
         weight_params=dict(qdq.weights),
+        rounded_weights=_rounded_weights(model, dataset, options, set(qdq.weights)),
         cpu_ops=options.cpu_ops,
     )
     with using_plan(plan):
@@ -181,11 +194,36 @@ def quantize_optimized(prepared: Prepared, dataset: Path | str | None, options: 
     return result
 
 
+def _rounded_weights(model: IRModel, dataset: Path | str | None, options: QuantizeOptions,
+                     given: set[str]) -> dict[str, RoundedWeights]:  # fmt: skip
+    """Step 4: the weights `options.weight_rounding` rounds on the data (none when it comes
+    to "nearest", for int16 / float16 weights, and for the weights a QDQ model quantized
+    itself)."""
+    if options.dtype == "f16":
+        weight_dtype = options.weight_dtype if options.weight_dtype == "i4" else None
+    else:
+        weight_dtype = options.weight_dtype or options.dtype
+    rounding = options.weight_rounding
+    if rounding == "auto":
+        rounding = "gptq" if weight_dtype == "i4" and dataset is not None else "nearest"
+    if rounding == "nearest" or weight_dtype not in ("i8", "i4"):
+        return {}
+    if dataset is None:
+        raise CompilerError(f"{rounding} weight rounding needs the calibration dataset (--dataset)")
+    samples = load_calibration_set(dataset, model.inputs, options.preprocess)
+    rounded = round_weights(model, samples, weight_dtype, options.per_channel, options.progress)
+    return {name: found for name, found in rounded.items() if name not in given}
+
+
 def _check_options(options: QuantizeOptions) -> None:
     if options.dtype not in DTYPES:
         raise CompilerError(f"activation dtype {options.dtype!r} is not one of {DTYPES}")
     if options.weight_dtype not in (None, "i4", "i8", "i16"):
         raise CompilerError(f"weight dtype {options.weight_dtype!r} is not i4, i8 or i16")
+    if options.weight_rounding not in ROUNDINGS:
+        raise CompilerError(
+            f"weight rounding {options.weight_rounding!r} is not one of {', '.join(ROUNDINGS)}"
+        )
 
 
 def _check_target(options: QuantizeOptions, overrides: dict[str, str]) -> None:
