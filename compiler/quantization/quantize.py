@@ -6,8 +6,10 @@
    `split-lut-activations`, so every tensor a lookup table reads exists and can be measured.
 2. Calibration on the dataset (`compiler.calibration`): statistics per float tensor, a range
    per tensor by the algorithm.
-3. Ranges shared where an op must not requantize: a Concat's inputs take its output's range
-   when the Concat is their only reader (RKNN does the same), so the concat copies bytes.
+3. Ranges narrowed to where their readers respond (`saturation.py`: a HardSigmoid's input
+   to [-3, 3], ...), then shared where an op must not requantize: a Concat's inputs take
+   its output's range when the Concat is their only reader (RKNN does the same), so the
+   concat copies bytes.
 4. With `weight_rounding="gptq"` (or "auto" and int4 weights), the weights rounded on the data
    (`weight_rounding.py`) instead of to nearest.
 5. The plan (dtypes, weights method, per-layer overrides, the config's fixed parameters,
@@ -35,6 +37,7 @@ from compiler.errors import CompilerError
 from compiler.ir_model import IRModel
 from compiler.pipeline import PipelineReport, parse_pipeline, run_pipeline
 from compiler.quantization.cfg import QuantizationCfg, TensorQuantization
+from compiler.quantization.saturation import clip_to_saturation
 from compiler.quantization.weight_rounding import ROUNDINGS, round_weights
 from dialects.npu import numerics as nx
 from dialects.onnx import OnnxOp
@@ -169,6 +172,7 @@ def quantize_optimized(prepared: Prepared, dataset: Path | str | None, options: 
     result.ranges = _ranges(result.statistics, options, overrides)
     _apply_qdq(result.ranges, overrides, qdq, options.dtype)
     _apply_cfg(result.ranges, options.cfg)
+    narrowed = clip_to_saturation(model, result.ranges)
     float16 = options.dtype == "i8" and get_target(options.target).supports("f16") is None
     concat_notes = share_concat_ranges(model, result.ranges, overrides if float16 else None)
     plan = QuantPlan(
@@ -189,9 +193,18 @@ def quantize_optimized(prepared: Prepared, dataset: Path | str | None, options: 
         [t for r in (stripped, optimized, lowered) for t in r.timings],
         [n for r in (stripped, optimized) for n in r.notes]
         + [f"quantize: {n}" for n in concat_notes]
+        + _narrowed_note(narrowed)
         + lowered.notes,
     )
     return result
+
+
+def _narrowed_note(names: list[str]) -> list[str]:
+    if not names:
+        return []
+    shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+    return [f"quantize: {len(names)} ranges narrowed to where their readers respond "
+            f"(HardSigmoid / HardSwish / Relu / Clip inputs): {shown}"]  # fmt: skip
 
 
 def _rounded_weights(model: IRModel, dataset: Path | str | None, options: QuantizeOptions,
