@@ -94,6 +94,21 @@ def test_intervals_of_the_saturating_activations(tmp_path: Path):
         assert got is not None and got == pytest.approx(want), kind
 
 
+def test_clip_interval_from_its_inputs(tmp_path: Path):
+    nodes = [helper.make_node("Clip", ["x", "lo", "hi"], ["y"], "clip")]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])],
+        [helper.make_empty_tensor_value_info("y")],
+        initializer=[numpy_helper.from_array(np.float32(-1.0), "lo"),
+                     numpy_helper.from_array(np.float32(2.0), "hi")],
+    )  # fmt: skip
+    path = tmp_path / "clip.onnx"
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    model = import_onnx(str(path))
+    op = next(o for o in model.main.walk() if isinstance(o, OnnxOp) and o.op_type == "Clip")
+    assert saturation_interval(model, op) == (-1.0, 2.0)
+
+
 def test_sigmoid_does_not_saturate_exactly(tmp_path: Path):
     model = import_onnx(str(conv_then(tmp_path, "Sigmoid")))
     op = next(o for o in model.main.walk() if isinstance(o, OnnxOp) and o.op_type == "Sigmoid")

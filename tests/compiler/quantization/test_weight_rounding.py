@@ -120,6 +120,16 @@ def test_rounded_integers_reach_the_lowered_convs(dataset: Path):  # noqa: F811
     assert np.argmax(got) == np.argmax(want) and np.abs(got - want).max() < 0.1
 
 
+def test_per_tensor_weights_are_rounded_on_their_one_grid(dataset: Path):  # noqa: F811
+    near = conv_weights(quantized(dataset, per_channel=False, weight_rounding="nearest"))
+    data_model = quantized(dataset, per_channel=False, weight_rounding="gptq")
+    data = conv_weights(data_model)
+    assert any(not np.array_equal(a, b) for a, b in zip(near, data, strict=True))
+    for op in data_model.main.walk():
+        if isinstance(op, Conv2dOp):
+            assert op.weight_quant.params().axis is None  # one scale per tensor
+
+
 def test_int16_and_float16_weights_are_not_rounded_on_data(dataset: Path):  # noqa: F811
     for options in ({"dtype": "i16"}, {"dtype": "f16"}):
         plain = conv_weights(quantized(dataset, **options))
