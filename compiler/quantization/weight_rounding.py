@@ -39,7 +39,7 @@ from dialects.onnx import OnnxOp
 from dialects.weights import using_weights
 from passes.quantization_plan import RoundedWeights
 from passes.rewrite import constant_value, weight_name
-from runtime.kernels.conv import resolve_padding
+from runtime.kernels.conv import pad_spatial, resolve_padding, spatial_ints, window_view
 
 # "auto": gptq for int4 weights when there is a calibration dataset, else nearest
 ROUNDINGS = ("auto", "nearest", "gptq")
@@ -65,11 +65,7 @@ class _Layer:
         """The layer's input as [groups, patches, columns], columns in weight order."""
         if self.weights.ndim == 2:
             return x.reshape(1, -1, x.shape[-1]).astype(np.float32)
-        images = [x[b : b + 1] for b in range(x.shape[0])]
-        shape = self.weights.shape
-        return np.concatenate(
-            [_conv_patches(i, shape, self.attributes, self.groups) for i in images], axis=1
-        )
+        return _conv_patches(x, self.weights.shape, self.attributes, self.groups)
 
 
 def round_weights(
@@ -197,16 +193,15 @@ def _hessians(model: IRModel, layers: list[_Layer], samples: Iterable[Mapping[st
 
 def _conv_patches(x: np.ndarray, shape: tuple[int, ...], values: Mapping[str, object],
                   groups: int) -> np.ndarray:  # fmt: skip
-    """im2col of a batch-1 NCHW input: [groups, output pixels, (C/groups) * kh * kw]."""
-    strides, dilations = values.get("strides", [1, 1]), values.get("dilations", [1, 1])
+    """im2col of an NCHW input as the Conv kernel builds it (`runtime.kernels.conv`):
+    [groups, images x output pixels, (C/groups) * kh * kw]."""
     kernel = shape[2:]
+    strides = spatial_ints("strides", values.get("strides"), 2, 1)
+    dilations = spatial_ints("dilations", values.get("dilations"), 2, 1)
     begin, end, out = resolve_padding(str(values.get("auto_pad", "NOTSET")), x.shape[2:], kernel,
                                       strides, dilations, values.get("pads"))  # fmt: skip
-    padded = np.pad(x[0].astype(np.float32), ((0, 0), (begin[0], end[0]), (begin[1], end[1])))
-    spans = [(k - 1) * d + 1 for k, d in zip(kernel, dilations, strict=True)]
-    windows = np.lib.stride_tricks.sliding_window_view(padded, spans, axis=(1, 2))
-    windows = windows[:, :: strides[0], :: strides[1], :: dilations[0], :: dilations[1]]
-    windows = windows[:, : out[0], : out[1]]
-    channels = x.shape[1]
-    per_group = windows.reshape(groups, channels // groups, out[0] * out[1], -1)
-    return per_group.transpose(0, 2, 1, 3).reshape(groups, out[0] * out[1], -1)
+    padded = pad_spatial(x.astype(np.float32, copy=False), begin, end)
+    windows = window_view(padded, kernel, strides, dilations, out)  # (N, C, kh, kw, oh, ow)
+    images, pixels = x.shape[0], out[0] * out[1]
+    columns = np.ascontiguousarray(windows).reshape(images, groups, -1, pixels)
+    return columns.transpose(1, 0, 3, 2).reshape(groups, images * pixels, -1)
