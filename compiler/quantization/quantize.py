@@ -183,9 +183,9 @@ def quantize_optimized(prepared: Prepared, dataset: Path | str | None, options: 
         overrides,
         _normalization(model, options.preprocess),
         weight_params=dict(qdq.weights),
-        rounded_weights=_rounded_weights(model, dataset, options, set(qdq.weights)),
         cpu_ops=options.cpu_ops,
     )
+    plan.rounded_weights = _rounded_weights(model, dataset, options, plan)
     with using_plan(plan):
         lowered = run_pipeline(model, parse_pipeline("lower-to-npu,dce"))
     stripped, optimized = prepared.reports
@@ -208,14 +208,11 @@ def _narrowed_note(names: list[str]) -> list[str]:
 
 
 def _rounded_weights(model: IRModel, dataset: Path | str | None, options: QuantizeOptions,
-                     given: set[str]) -> dict[str, RoundedWeights]:  # fmt: skip
+                     plan: QuantPlan) -> dict[str, RoundedWeights]:  # fmt: skip
     """Step 4: the weights `options.weight_rounding` rounds on the data (none when it comes
     to "nearest", for int16 / float16 weights, and for the weights a QDQ model quantized
-    itself)."""
-    if options.dtype == "f16":
-        weight_dtype = options.weight_dtype if options.weight_dtype == "i4" else None
-    else:
-        weight_dtype = options.weight_dtype or options.dtype
+    itself, `plan.weight_params`)."""
+    weight_dtype = plan.weight_dtype_for(options.dtype)
     rounding = options.weight_rounding
     if rounding == "auto":
         rounding = "gptq" if weight_dtype == "i4" and dataset is not None else "nearest"
@@ -225,7 +222,7 @@ def _rounded_weights(model: IRModel, dataset: Path | str | None, options: Quanti
         raise CompilerError(f"{rounding} weight rounding needs the calibration dataset (--dataset)")
     samples = load_calibration_set(dataset, model.inputs, options.preprocess)
     rounded = round_weights(model, samples, weight_dtype, options.per_channel, options.progress)
-    return {name: found for name, found in rounded.items() if name not in given}
+    return {name: found for name, found in rounded.items() if name not in plan.weight_params}
 
 
 def _check_options(options: QuantizeOptions) -> None:
