@@ -42,18 +42,17 @@ from compiler.rknn_api.loading import load_onnx_model
 from compiler.rknn_api.options import check_config, quantize_options
 from compiler.rknn_api.samples import read_sample
 from runtime.api_support import (
-    CORE_MASK_CONSTANTS,
     ApiError,
     ApiRuntime,
+    CoreMasks,
     api_call,
     api_logger,
     close_log,
+    running,
     sdk_version,
 )
 from runtime.hardware.device import DEVICE_PATTERN
 from runtime.perf import memory_profile, perf_report
-
-NPU_CORE_AUTO = CORE_MASK_CONSTANTS["NPU_CORE_AUTO"]
 
 
 @dataclass
@@ -66,15 +65,7 @@ class BuiltModel:
     options: QuantizeOptions
 
 
-class RKNN:
-    NPU_CORE_AUTO = CORE_MASK_CONSTANTS["NPU_CORE_AUTO"]
-    NPU_CORE_0 = CORE_MASK_CONSTANTS["NPU_CORE_0"]
-    NPU_CORE_1 = CORE_MASK_CONSTANTS["NPU_CORE_1"]
-    NPU_CORE_2 = CORE_MASK_CONSTANTS["NPU_CORE_2"]
-    NPU_CORE_0_1 = CORE_MASK_CONSTANTS["NPU_CORE_0_1"]
-    NPU_CORE_0_1_2 = CORE_MASK_CONSTANTS["NPU_CORE_0_1_2"]
-    NPU_CORE_ALL = CORE_MASK_CONSTANTS["NPU_CORE_ALL"]
-
+class RKNN(CoreMasks):
     def __init__(self, verbose: bool = False, verbose_file: str | None = None) -> None:
         self.log, self._log_file = api_logger(verbose, verbose_file)
         self.verbose = verbose
@@ -162,7 +153,7 @@ class RKNN:
         perf_debug: bool = False,
         eval_mem: bool = False,
         async_mode: bool = False,
-        core_mask: int = NPU_CORE_AUTO,
+        core_mask: int = CoreMasks.NPU_CORE_AUTO,
         fallback_prior_device: str = "cpu",
     ) -> int:
         """target None: the simulator; a chip name: its NPU through the rocket driver on
@@ -191,13 +182,12 @@ class RKNN:
         inputs_pass_through: Sequence[int] | None = None,
         get_frame_id: bool = False,
     ) -> list[np.ndarray]:
-        if self._runtime is None:
-            raise ApiError("the runtime is not initialized: call init_runtime first")
+        runtime = running(self._runtime)
         if inputs_pass_through is not None and any(inputs_pass_through):
             raise ApiError("inputs_pass_through is not supported yet")
         if get_frame_id:
             raise ApiError("get_frame_id is not supported")
-        return self._runtime.inference(inputs, data_format)
+        return runtime.inference(inputs, data_format)
 
     @api_call(None)
     def eval_perf(self, is_print: bool = True, fix_freq: bool = True) -> str:
@@ -220,9 +210,7 @@ class RKNN:
 
     @api_call(None)
     def get_sdk_version(self) -> str:
-        if self._runtime is None:
-            raise ApiError("the runtime is not initialized: call init_runtime first")
-        return sdk_version(self._runtime.driver())
+        return sdk_version(running(self._runtime).driver())
 
     @api_call(None)
     def list_devices(self) -> tuple[list[str], list[str]]:

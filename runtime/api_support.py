@@ -43,15 +43,22 @@ from runtime.session import Session, SessionError
 
 LOGGER_NAME = "rknpu.api"
 CORE_MASK_NAMES = {value: name for name, value in CORE_MASKS.items()}
-CORE_MASK_CONSTANTS = {
-    "NPU_CORE_AUTO": NPU_CORE_AUTO,
-    "NPU_CORE_0": NPU_CORE_0,
-    "NPU_CORE_1": NPU_CORE_1,
-    "NPU_CORE_2": NPU_CORE_2,
-    "NPU_CORE_0_1": NPU_CORE_0_1,
-    "NPU_CORE_0_1_2": NPU_CORE_0_1_2,
-    "NPU_CORE_ALL": NPU_CORE_ALL,
-}
+
+
+class CoreMasks:
+    """RKNN's core_mask constants as class attributes (`RKNN.NPU_CORE_0`,
+    `RKNNLite.NPU_CORE_0_1_2`, ...): both classes inherit them from here."""
+
+    NPU_CORE_AUTO = NPU_CORE_AUTO
+    NPU_CORE_0 = NPU_CORE_0
+    NPU_CORE_1 = NPU_CORE_1
+    NPU_CORE_2 = NPU_CORE_2
+    NPU_CORE_0_1 = NPU_CORE_0_1
+    NPU_CORE_0_1_2 = NPU_CORE_0_1_2
+    NPU_CORE_ALL = NPU_CORE_ALL
+
+
+CORE_MASK_CONSTANTS = {k: v for k, v in vars(CoreMasks).items() if k.startswith("NPU_CORE")}
 
 
 class ApiError(Exception):
@@ -155,6 +162,13 @@ def sdk_version(driver: str) -> str:
     except importlib.metadata.PackageNotFoundError:
         version = "unknown"
     return f"RKNN VERSION:\n API: rknpu-compiler {version}\n DRV: {driver}"
+
+
+def running(runtime: ApiRuntime | None) -> ApiRuntime:
+    """`runtime`, or RKNN's error when init_runtime has not run."""
+    if runtime is None:
+        raise ApiError("the runtime is not initialized: call init_runtime first")
+    return runtime
 
 
 class ApiRuntime:

@@ -24,28 +24,19 @@ import numpy as np
 from backends.container import Container, read_container
 from backends.targets import TARGETS
 from runtime.api_support import (
-    CORE_MASK_CONSTANTS,
     ApiError,
     ApiRuntime,
+    CoreMasks,
     api_call,
     api_logger,
     close_log,
+    running,
     sdk_version,
 )
 from runtime.session import BACKENDS
 
-NPU_CORE_AUTO = CORE_MASK_CONSTANTS["NPU_CORE_AUTO"]
 
-
-class RKNNLite:
-    NPU_CORE_AUTO = CORE_MASK_CONSTANTS["NPU_CORE_AUTO"]
-    NPU_CORE_0 = CORE_MASK_CONSTANTS["NPU_CORE_0"]
-    NPU_CORE_1 = CORE_MASK_CONSTANTS["NPU_CORE_1"]
-    NPU_CORE_2 = CORE_MASK_CONSTANTS["NPU_CORE_2"]
-    NPU_CORE_0_1 = CORE_MASK_CONSTANTS["NPU_CORE_0_1"]
-    NPU_CORE_0_1_2 = CORE_MASK_CONSTANTS["NPU_CORE_0_1_2"]
-    NPU_CORE_ALL = CORE_MASK_CONSTANTS["NPU_CORE_ALL"]
-
+class RKNNLite(CoreMasks):
     def __init__(self, verbose: bool = False, verbose_file: str | None = None) -> None:
         self.log, self._log_file = api_logger(verbose, verbose_file)
         self.container: Container | None = None
@@ -60,7 +51,7 @@ class RKNNLite:
         return 0
 
     @api_call(-1)
-    def init_runtime(self, core_mask: int = NPU_CORE_AUTO, backend: str = "auto") -> int:
+    def init_runtime(self, core_mask: int = CoreMasks.NPU_CORE_AUTO, backend: str = "auto") -> int:
         """`backend` (ours): "auto" (the NPU if present, else the simulator), "rocket" or
         "simulator"."""
         if self.container is None:
@@ -81,15 +72,11 @@ class RKNNLite:
     def inference(
         self, inputs: Sequence[np.ndarray], data_format: str | Sequence[str | None] | None = None
     ) -> list[np.ndarray]:
-        if self.runtime is None:
-            raise ApiError("the runtime is not initialized: call init_runtime first")
-        return self.runtime.inference(inputs, data_format)
+        return running(self.runtime).inference(inputs, data_format)
 
     @api_call(None)
     def get_sdk_version(self) -> str:
-        if self.runtime is None:
-            raise ApiError("the runtime is not initialized: call init_runtime first")
-        return sdk_version(self.runtime.driver())
+        return sdk_version(running(self.runtime).driver())
 
     @api_call(None)
     def list_support_target_platform(self, rknn_model: str | Path | None = None) -> list[str]:
