@@ -32,6 +32,7 @@ from dialects.npu import ops as npu
 from passes.quantization_plan import QuantPlan, TensorRange, using_plan
 from runtime.kernels.npu_ops import build_kernel
 from tests.helpers.compare import cosine
+from tests.helpers.datasets import write_dataset
 from tests.helpers.npu import (
     QRANGE,
     asym,
@@ -343,13 +344,9 @@ def _pixel_model(layout: str):
 
 def _pixel_dataset(tmp_path: Path, shape, count: int = 2) -> Path:
     rng = np.random.default_rng(3)
-    lines = []
-    for index in range(count):
-        # calibration pixels in [40, 210]: the test's 0 and 255 lie outside the range
-        np.save(tmp_path / f"p{index}.npy", rng.integers(40, 211, size=shape).astype(np.float32))
-        lines.append(f"p{index}.npy")
-    (tmp_path / "dataset.txt").write_text("\n".join(lines) + "\n")
-    return tmp_path / "dataset.txt"
+    # calibration pixels in [40, 210]: the test's 0 and 255 lie outside the range
+    samples = [rng.integers(40, 211, size=shape).astype(np.float32) for _ in range(count)]
+    return write_dataset(tmp_path, samples, "p")
 
 
 @pytest.mark.parametrize(("layout", "axis"), [("NCHW", 1), ("NHWC", 3)])

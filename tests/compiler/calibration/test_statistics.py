@@ -21,6 +21,7 @@ from compiler.errors import CompilerError
 from compiler.frontend import import_onnx
 from compiler.interpreter import Interpreter
 from compiler.ir_model import IRModel
+from tests.helpers.datasets import write_dataset
 from tests.passes.helpers import model_from_nodes
 from tests.zoo import BY_NAME, model_path, zoo_file
 
@@ -163,12 +164,8 @@ def test_an_empty_sample_set():
 def test_digits_cnn_with_a_dataset_txt_of_npy_files(tmp_path):
     model = import_onnx(model_path(BY_NAME["digits_cnn"]))
     calib = zoo_file("digits/data16/calib")
-    lines = []
-    for k in range(4):
-        np.save(tmp_path / f"s{k}.npy", np.load(calib / f"{k:04d}.npy"))
-        lines.append(f"s{k}.npy")
-    (tmp_path / "dataset.txt").write_text("\n".join(lines) + "\n")
-    samples = load_calibration_set(tmp_path / "dataset.txt", model.inputs)
+    listing = write_dataset(tmp_path, (np.load(calib / f"{k:04d}.npy") for k in range(4)), "s")
+    samples = load_calibration_set(listing, model.inputs)
     stats = collect_statistics(model, samples, histograms=True, progress=False)
     first = next(iter(samples))
     captured = Interpreter(model).run(first, capture=True).tensors

@@ -14,6 +14,7 @@ from compiler.frontend import import_onnx
 from compiler.interpreter import Interpreter
 from compiler.quantization.quantize import QuantizeOptions, quantize_model
 from dialects.npu import ops as npu
+from tests.helpers.datasets import write_dataset
 
 RNG = np.random.default_rng(7)
 SCALES = {"big": 300.0, "small": 0.5}
@@ -44,12 +45,7 @@ def two_branches(tmp_path: Path, concat_is_output: bool, shared_reader: bool = F
 
 
 def dataset(tmp_path: Path) -> Path:
-    lines = []
-    for i in range(4):
-        np.save(tmp_path / f"{i}.npy", RNG.random((1, 2, 4, 4), dtype=np.float32))
-        lines.append(f"{i}.npy")
-    (tmp_path / "dataset.txt").write_text("\n".join(lines) + "\n")
-    return tmp_path / "dataset.txt"
+    return write_dataset(tmp_path, (RNG.random((1, 2, 4, 4), dtype=np.float32) for _ in range(4)))
 
 
 def quantized(path: Path, tmp_path: Path):

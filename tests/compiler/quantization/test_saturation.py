@@ -18,6 +18,7 @@ from compiler.quantization.quantize import QuantizeOptions, quantize_model
 from compiler.quantization.saturation import saturation_interval
 from dialects.npu import ops as npu
 from dialects.onnx import OnnxOp
+from tests.helpers.datasets import write_dataset
 
 RNG = np.random.default_rng(11)
 # Exactly on the int8 grids, so that only the conv output's requantization rounds: weights
@@ -51,14 +52,13 @@ def conv_then(tmp_path: Path, activation: str, attrs: dict | None = None,
 
 
 def dataset(tmp_path: Path) -> Path:
-    lines, rng = [], np.random.default_rng(5)  # the same samples in every test
-    for i in range(4):
+    rng = np.random.default_rng(5)  # the same samples in every test
+    samples = []
+    for _ in range(4):
         x = rng.integers(-128, 128, (1, 2, 6, 6)) / 100
         x.reshape(-1)[:2] = (-1.28, 1.27)
-        np.save(tmp_path / f"{i}.npy", x.astype(np.float32))
-        lines.append(f"{i}.npy")
-    (tmp_path / "dataset.txt").write_text("\n".join(lines) + "\n")
-    return tmp_path / "dataset.txt"
+        samples.append(x.astype(np.float32))
+    return write_dataset(tmp_path, samples)
 
 
 def quantized(path: Path, tmp_path: Path):
