@@ -34,14 +34,14 @@ from compiler.ir_model import IRModel
 from compiler.quantization.quantize import QuantizeOptions, quantize_model
 from dialects.npu.ops import NpuOp
 from tests.benchmarks.quantization_accuracy import (
-    cosine,
     dataset_for,
     first_output,
     held_out,
     preprocess,
     raw_input,
+    score,
 )
-from tests.zoo import MODELS, ZooModel, model_path, real_input
+from tests.zoo import MODELS, ZooModel, model_path
 
 HELD_OUT = 6
 
@@ -134,13 +134,13 @@ def measure(zm: ZooModel, samples: int, folder: Path) -> str:
     session_options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     float_ort = ort.InferenceSession(source.SerializeToString(), session_options)
     fake_ort = ort.InferenceSession(fake.SerializeToString(), session_options)
-    inputs = [real_input(zm), *held_out(zm, samples, model.inputs)[:HELD_OUT]]
-    ours_cos = [cosine(first_output(ours.run({name: raw_input(zm, x)}).outputs),
-                       first_output(float_ours.run({name: x}).outputs)) for x in inputs]  # fmt: skip
-    bound_cos = [cosine(fake_ort.run(None, {name: x})[0], float_ort.run(None, {name: x})[0])
-                 for x in inputs]  # fmt: skip
-    return (f"| {zm.name} | {ours_cos[0]:.4f} · {np.mean(ours_cos[1:]):.4f} | "
-            f"{bound_cos[0]:.4f} · {np.mean(bound_cos[1:]):.4f} | {count} / {len(params)} |")  # fmt: skip
+    others = held_out(zm, samples, model.inputs)[:HELD_OUT]
+    ours_score = score(lambda x: first_output(ours.run({name: raw_input(zm, x)}).outputs),
+                       lambda x: first_output(float_ours.run({name: x}).outputs), zm, others)  # fmt: skip
+    bound = score(lambda x: fake_ort.run(None, {name: x})[0],
+                  lambda x: float_ort.run(None, {name: x})[0], zm, others)  # fmt: skip
+    return (f"| {zm.name} | {ours_score.bench:.4f} · {ours_score.held_mean:.4f} | "
+            f"{bound.bench:.4f} · {bound.held_mean:.4f} | {count} / {len(params)} |")  # fmt: skip
 
 
 def main() -> None:

@@ -16,22 +16,20 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from compiler.frontend import import_onnx
 from compiler.interpreter import Interpreter
 from compiler.quantization.quantize import QuantizeOptions, quantize_model
 from tests.benchmarks.quantization_accuracy import (
-    cosine,
     dataset_for,
     first_output,
     held_out,
     preprocess,
     raw_input,
+    score,
 )
-from tests.zoo import MODELS, ZooModel, model_path, real_input
+from tests.zoo import MODELS, ZooModel, model_path
 
 HELD_OUT = 6
 CONFIGS = {  # name: (activation dtype, weight dtype, target)
@@ -52,10 +50,10 @@ def measure(zm: ZooModel, config: str, rounding: str, dataset: Path, samples: in
     seconds = time.perf_counter() - start
     reference = Interpreter(import_onnx(str(model_path(zm))))
     quantized = Interpreter(model)
-    inputs = [real_input(zm), *held_out(zm, samples, model.inputs)[:HELD_OUT]]
-    scores = [cosine(first_output(quantized.run({name: raw_input(zm, x)}).outputs),
-                     first_output(reference.run({name: x}).outputs)) for x in inputs]  # fmt: skip
-    return f"{scores[0]:.4f} · {np.mean(scores[1:]):.4f} ({seconds:.1f} s)"
+    result = score(lambda x: first_output(quantized.run({name: raw_input(zm, x)}).outputs),
+                   lambda x: first_output(reference.run({name: x}).outputs), zm,
+                   held_out(zm, samples, model.inputs)[:HELD_OUT])  # fmt: skip
+    return f"{result.bench:.4f} · {result.held_mean:.4f} ({seconds:.1f} s)"
 
 
 def main() -> None:
