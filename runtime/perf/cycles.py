@@ -25,7 +25,8 @@ kh * kw * PPU_CYCLES_PER_TAP`.
 **DDR** (every task): `DDRCycles = read_bytes / ddr.read + write_bytes / ddr.write` with the
 target's fitted rates (chips.py: fitted to fig 8-3 with read = input + weights + bias,
 write = output). Bytes are what the task's DMAs move: the input cube (C2-aligned channels,
-or the real channels of a planar NONALIGN read), WEIGHT_BYTES, the DPU's per-channel
+or the real channels of a planar NONALIGN read), WEIGHT_BYTES unless the task reuses the
+weights its predecessor left in the CBUF (CBUF_CON0.WEIGHT_REUSE), the DPU's per-channel
 operand table (BRDMA_DATA_USE), the EW operand cube or vector, the output cube. The
 register command words the task fetches (under 1 KiB a task) are not counted.
 
@@ -201,7 +202,8 @@ def _conv_cost(number: int, op_index: int, regs: RegisterFile, target: Target) -
     macs = pixels * per_output * (cube.real if shape.depthwise else shape.kernels)
     read = cube_bytes(cube.channels if not cube.planar else cube.real, cube.height, cube.width,
                       shape.dtype, cube.planar, target)  # fmt: skip
-    read += regs.field("CNA", "WEIGHT_SIZE0", "WEIGHT_BYTES")
+    if not regs.field("CNA", "CBUF_CON0", "WEIGHT_REUSE"):
+        read += regs.field("CNA", "WEIGHT_SIZE0", "WEIGHT_BYTES")
     read += _dpu_side_reads(regs, target, shape.out_height, shape.out_width)
     write = _output_bytes(regs, target)
     return TaskCost(number, op_index, CONV, shape.dtype, npu, read, write,

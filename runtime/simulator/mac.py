@@ -10,6 +10,11 @@ With CNA_CONV_CON1.DECONV set, the band is upsampled before the padding ([ours],
 in `mac_task.py`'s module doc): element (h, w) at (h * sy, w * sx) with sy, sx the
 DECONV_Y/X_STRIDE fields + 1, PAD_VALUE in between.
 
+A task with CNA.CBUF_CON0.WEIGHT_REUSE set does not read its weights: it computes with the
+ones the job's previous convolution task loaded (Mesa sets it on the tasks after the first
+of an output-channel group, anchors §1.5), and the simulator checks that they are the
+weights the task's own registers describe (`cbuf_weights`).
+
 Sums are float64 dot products of integers: exact while every partial sum stays below 2**53,
 which is checked (int8: up to 2**38 products; int16: 2**22).
 """
@@ -31,7 +36,7 @@ from backends.targets import Target
 from dialects.npu import numerics as nx
 from runtime.simulator.cube import STORAGE, Cube, read_cube
 from runtime.simulator.memory import Memory, SimulatorError
-from runtime.simulator.registers import RegisterFile
+from runtime.simulator.registers import CbufWeights, RegisterFile
 
 EXACT_LIMIT = 2.0**53
 
@@ -167,6 +172,31 @@ def read_weights(regs: RegisterFile, memory: Memory, shape: ConvShape,
     return blocks.reshape(rows, c1 * group, kh, kw)[: shape.kernels, :channels]
 
 
+def cbuf_weights(regs: RegisterFile, memory: Memory, shape: ConvShape,
+                 target: Target) -> np.ndarray:  # fmt: skip
+    """The task's weights: read from DCOMP_ADDR0 into the CBUF, or, with
+    CBUF_CON0.WEIGHT_REUSE, the ones an earlier task of the job left there, which must be
+    the same weights (else the hardware would compute with the wrong ones: an error)."""
+    f = regs.field
+    source = (regs.raw("CNA", "DCOMP_ADDR0"), f("CNA", "WEIGHT_SIZE0", "WEIGHT_BYTES"),
+              f("CNA", "CBUF_CON0", "WEIGHT_BANK"), shape.dtype, shape.depthwise,
+              shape.kernels, shape.input.channels, shape.kernel)  # fmt: skip
+    if not f("CNA", "CBUF_CON0", "WEIGHT_REUSE"):
+        regs.cbuf_weights = CbufWeights(source, read_weights(regs, memory, shape, target))
+        return regs.cbuf_weights.values
+    held = regs.cbuf_weights
+    if held is None:
+        raise SimulatorError("CBUF_CON0.WEIGHT_REUSE is set, but no earlier task of the job "
+                             "loaded weights into the CBUF")  # fmt: skip
+    if held.source != source:
+        raise SimulatorError(
+            f"CBUF_CON0.WEIGHT_REUSE is set for the weights at {source[0]:#x} ({source[1]} B, "
+            f"{source[2]} banks), but the CBUF holds those at {held.source[0]:#x} "
+            f"({held.source[1]} B, {held.source[2]} banks)"
+        )
+    return held.values
+
+
 def padded_input(x: np.ndarray, shape: ConvShape) -> np.ndarray:
     """The band (upsampled under DECONV) with PAD_TOP / PAD_LEFT padding above and left and
     PAD_VALUE wherever the windows of the output pass the band's bottom and right edges."""
@@ -211,7 +241,7 @@ def run_mac(regs: RegisterFile, memory: Memory, target: Target) -> tuple[ConvSha
     """The CNA + CORE part of a convolution task: (shape, accumulators [K, OH, OW])."""
     shape = conv_shape(regs)
     x = read_cube(memory, shape.input, target)
-    weights = read_weights(regs, memory, shape, target)
+    weights = cbuf_weights(regs, memory, shape, target)
     acc = convolve(x, weights, shape)
     truncate = regs.field("CORE", "CLIP_TRUNCATE", "CLIP_TRUNCATE")
     return shape, nx.round_shift(acc, truncate) if truncate else acc

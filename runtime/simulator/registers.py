@@ -1,9 +1,16 @@
 """The NPU's register file as the simulator sees it: the last value written to each register
 of each block (a register never written holds 0, its reset value), read back by field
 name through the register map (`backends.registers`). DPU.LUT_ACCESS_DATA is a port, not
-storage: each write stores a LUT entry (`lut_table`, `backends/registers/dpu_values.py`)."""
+storage: each write stores a LUT entry (`lut_table`, `backends/registers/dpu_values.py`).
+
+It also holds the core's other state that outlives a task the same way: the LUT tables and
+`cbuf_weights`, the weights the last convolution task loaded into the CBUF (a task that sets
+CNA.CBUF_CON0.WEIGHT_REUSE computes with them instead of reading its own;
+`runtime/simulator/mac.py`)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -12,11 +19,21 @@ from backends.registers.values import signed32
 from runtime.simulator.memory import SimulatorError
 
 
+@dataclass(frozen=True)
+class CbufWeights:
+    """Weights in the CBUF: what the loading task read them as (`source`: address, bytes,
+    banks and the shape they were unpacked to) and the unpacked values."""
+
+    source: tuple
+    values: np.ndarray
+
+
 class RegisterFile:
     def __init__(self, db: RegisterDatabase = RK3588) -> None:
         self.db = db
         self.values: dict[str, dict[str, int]] = {block: {} for block in db.blocks}
         self.luts: dict[int, dict[int, int]] = {}  # LUT_TABLE_ID -> {address: 16-bit entry}
+        self.cbuf_weights: CbufWeights | None = None
 
     def write(self, block: str, register: str, raw: int) -> None:
         self.db.register(block, register)

@@ -150,6 +150,17 @@ def test_registers_carry_over_between_tasks():
     assert [c.op_index for c in costs] == [1, 2]
 
 
+def test_a_task_reusing_the_cbuf_weights_does_not_read_them():
+    # two row bands of the 64 -> 48 3x3 convolution above; the second sets WEIGHT_REUSE and
+    # reads input + records only: 7680 + 1536 B
+    first = conv_task(64, 48, 3, 10, 12, weight_bytes=36864)
+    second = [encode("CNA", "CBUF_CON0", WEIGHT_REUSE=1), encode("CMD", "OP_ENABLE", **CONV_ENABLE)]
+    costs = task_costs([*first, *second], [[3, 0, len(first)], [3, len(first), 2]], RK3588)
+    assert [c.read_bytes for c in costs] == [46080, 9216]
+    assert costs[1].ddr_cycles == pytest.approx(9216 / READ_RATE + 5760 / WRITE_RATE)
+    assert [c.npu_cycles for c in costs] == [8640, 8640]
+
+
 def test_bad_streams_are_one_line_errors():
     task = conv_task(32, 32, 1, 8, 8)
     with pytest.raises(PerfError, match="no op-enable word"):
