@@ -18,7 +18,7 @@ from compiler.quantization.quantize import (
     QuantizeOptions,
     quantize_model,
 )
-from compiler.quantization.weight_rounding import gptq
+from compiler.quantization.weight_rounding import gptq, inverse_upper_factor
 from dialects.npu import numerics as nx
 from dialects.npu.ops import Conv2dOp
 from passes.lower_to_npu import _rounded_weights
@@ -44,6 +44,22 @@ def test_hand_worked_two_columns():
     q = gptq(np.array([[[0.6, 0.6]]]), np.array([[[1.0, 0.5], [0.5, 1.0]]]),
              np.array([[1.0]]), qmax=127, damping=0.0)  # fmt: skip
     assert q.tolist() == [[[1, 0]]]
+
+
+def test_inverse_upper_factor_by_hand_and_against_numpy():
+    # H = [[1, .5], [.5, 1]]: H^-1 = [[4/3, -2/3], [-2/3, 4/3]] = U^T U, U = [[a, b], [0, d]]:
+    # a^2 = 4/3, a b = -2/3 -> b = -1/sqrt(3), b^2 + d^2 = 4/3 -> d = 1
+    h = np.array([[[1.0, 0.5], [0.5, 1.0]]])
+    np.testing.assert_allclose(inverse_upper_factor(h)[0],
+                               [[np.sqrt(4 / 3), -1 / np.sqrt(3)], [0.0, 1.0]], atol=1e-15)  # fmt: skip
+    # sizes over the halving block (256), two groups: the factor of numpy's inverse
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 900, 600)) * rng.uniform(0.05, 3.0, 600)
+    h = x.transpose(0, 2, 1) @ x + 0.1 * np.eye(600)
+    want = np.linalg.cholesky(np.linalg.inv(h)).transpose(0, 2, 1)
+    got = inverse_upper_factor(h)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12 * np.abs(want).max())
+    assert np.array_equal(got, np.triu(got))
 
 
 def test_uncorrelated_inputs_round_to_nearest():
