@@ -1,6 +1,7 @@
 """`npu.conv2d` -> MAC-array tasks: direct, depthwise (CONV_MODE 3), grouped (block-diagonal
 dense weights, exact: the zeros add nothing), strided, padded, dilated, with the DPU
-activations and the residual add of `dpu.py`. int8 and int16.
+activations and the residual add of `dpu.py`. int8, int16 and float16 (float16 weights,
+`dpu.py`'s float path; no leaky / prelu yet).
 
 Per channel group (c0, c1) of `backend.tasks` (tile) the weight blob gets the packed
 weights and the BS operand table of the group's output channels; every row band of the
@@ -32,7 +33,12 @@ from backends.cbuf import (
     transposed_input_rows,
 )
 from backends.cbuf import weight_bytes as cbuf_weight_bytes
-from backends.codegen.dpu import OutputStage, ResidualRead, plan_output_stage
+from backends.codegen.dpu import (
+    OutputStage,
+    ResidualRead,
+    plan_float_output_stage,
+    plan_output_stage,
+)
 from backends.codegen.emit import NotGenerated, TaskWords
 from backends.codegen.mac_task import MacTask, OpContext, emit_mac_task
 from backends.codegen.packing import (
@@ -96,13 +102,21 @@ def conv_tasks(op: npu.Conv2dOp, ctx: OpContext) -> Iterator[TaskWords]:
     in_q, out_q = npu.quant_of(op.input), op.quant
     assert in_q is not None
     residual_q = npu.quant_of(op.residual) if op.residual is not None else None
-    stage = plan_output_stage(
-        in_q=in_q, out_q=out_q, weight_scales=op.weight_quant.params().scale, channels=cout,
-        folded_bias=arrays.folded_bias(in_q.zero_point), activation=op.activation.data,
-        act_params=npu.floats(op.act_params), residual_q=residual_q,
-        post_activation=op.post_activation.data, post_params=npu.floats(op.post_act_params),
-        where=op.describe(),
-    )  # fmt: skip
+    if dtype == "f16":
+        stage = plan_float_output_stage(
+            bias=arrays.bias, activation=op.activation.data,
+            act_params=npu.floats(op.act_params), residual=residual_q is not None,
+            post_activation=op.post_activation.data,
+            post_params=npu.floats(op.post_act_params), where=op.describe(),
+        )  # fmt: skip
+    else:
+        stage = plan_output_stage(
+            in_q=in_q, out_q=out_q, weight_scales=op.weight_quant.params().scale,
+            channels=cout, folded_bias=arrays.folded_bias(in_q.zero_point),
+            activation=op.activation.data, act_params=npu.floats(op.act_params),
+            residual_q=residual_q, post_activation=op.post_activation.data,
+            post_params=npu.floats(op.post_act_params), where=op.describe(),
+        )  # fmt: skip
     z = placed(op.residual, ctx.func) if op.residual is not None else None
     if z is not None and z.layout not in (NC1HWC2, NCHW):
         raise NotGenerated(f"{op.describe()}: residual layout {z.layout} is not read yet")
@@ -141,12 +155,16 @@ def conv_dtype(op: npu.Conv2dOp | npu.ConvTransposeOp, x: Placed, y: Placed) -> 
         if where.layout not in (NC1HWC2, NCHW):
             raise NotGenerated(f"{op.describe()}: {role} layout {where.layout} is not read yet")
     dtype = op.quant.element
-    if dtype not in ("i8", "i16"):
+    if dtype not in ("i8", "i16", "f16"):
         raise NotGenerated(f"{op.describe()}: {dtype} convolutions have no code generation yet")
     if x.dtype != dtype or y.dtype != dtype:
         raise CompilerError(f"{op.describe()}: input {x.dtype}, output {y.dtype}, op {dtype}")
-    if op.weight_quant.element != dtype:
-        raise CompilerError(f"{op.describe()}: {op.weight_quant.element} weights beside {dtype}")
+    weights = op.weight_quant.element
+    if dtype == "f16" and weights != dtype:
+        raise NotGenerated(f"{op.describe()}: {weights} weights beside float16 activations "
+                           "have no code generation yet")  # fmt: skip
+    if weights != dtype:
+        raise CompilerError(f"{op.describe()}: {weights} weights beside {dtype}")
     return dtype
 
 
@@ -191,7 +209,7 @@ def _pack_group(weights: np.ndarray, stage: OutputStage, g: Geometry, x: Placed,
 
 
 def _storage(dtype: str) -> type:
-    return np.int8 if dtype == "i8" else np.int16
+    return {"i8": np.int8, "i16": np.int16, "f16": np.float16}[dtype]
 
 
 def input_band(g: Geometry, y0: int, y1: int, in_rows: int) -> tuple[int, int, int]:

@@ -62,6 +62,9 @@ def conv_transpose_tasks(op: npu.ConvTransposeOp, ctx: OpContext) -> Iterator[Ta
     """The tasks of `op`, in `backend.tasks` order."""
     x, y = placed(op.input, ctx.func), placed(op.output, ctx.func)
     dtype = conv_dtype(op, x, y)
+    if dtype == "f16":
+        raise NotGenerated(f"{op.describe()}: float16 transposed convolutions have no code "
+                           "generation yet")  # fmt: skip
     arrays = op_arrays(op, ctx.weights)
     groups = op.group.data
     weights = flipped_weights(arrays.logical, groups)

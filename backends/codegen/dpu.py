@@ -47,7 +47,7 @@ BYPASS bit is set is skipped), with the registers and values that carry each ter
   y = sat(round_shift(v * SCALE, SHIFT) + OFFSET); the per-channel paths write 1, 0,
   zp_out (+ lo' after a BN clip).
 
-Three paths (`OutputStage.path`):
+Four paths (`OutputStage.path`):
 
 - "tensor": int8, every channel has the same (M, S), activation none or relu, no residual.
   Mesa's reading: the BS stage adds the bias (BRDMA_DATA_USE 1, one int32 per channel),
@@ -69,6 +69,16 @@ Three paths (`OutputStage.path`):
   hold [ours]. A post relu is EW RELU; a post clip's upper bound is EW RELUX; its lower
   bound must be the zero point (clip from 0: EW RELU) or at most the dtype's minimum
   (saturation does it): other lower bounds after a residual add are not supported yet.
+- "float": a float16 layer (float16 inputs, weights and output; the MAC array's float32
+  accumulators, `numerics.float_accumulator`). The DPU computes in float32 and every 32-bit
+  operand is a float32 bit pattern (`values.float32_bits`): BS adds the table's bias
+  (BRDMA_DATA_USE 1, one float32 per channel) with the multiplier bypassed and BS RELU for
+  relu; a clip is BN ALU max with BN_ALU_CFG = lo, then BN RELUX with the bound hi; a
+  residual is EW + the float16 element (EW_OP_CVT_BYPASS 1, EDATA_SIZE 2), then EW RELU /
+  RELUX for a post relu or a clip from 0 (other lower bounds: not generated); OUT_CVT:
+  FP32TOFP16_EN with OUT_CVT_SCALE 1, shift and offset 0, round to nearest even. Leaky and
+  prelu (a float multiplier) are not generated. The simulator's side:
+  `runtime/simulator/dpu_float.py`.
 
 Not known on hardware: the rounding mode of each truncate (we use the contract's, round
 half away from zero), whether BS_TRUNCATE_SRC reads a per-channel shift from the BS
@@ -86,16 +96,19 @@ import numpy as np
 from backends.codegen.emit import NotGenerated, TaskWords
 from backends.registers.values import (
     ALU_ADD,
+    ALU_MAX,
     BRDMA_ALU_INT32,
     BRDMA_RECORD,
     EW_DATA_SIZE,
+    EW_FLOAT16_DATA_SIZE,
     EW_PER_ELEMENT,
+    float32_bits,
     raw32,
 )
 from dialects.npu import numerics as nx
 from dialects.npu.attributes import QuantAttr
 
-TENSOR, CHANNEL, RESIDUAL = "tensor", "channel", "residual"
+TENSOR, CHANNEL, RESIDUAL, FLOAT = "tensor", "channel", "residual", "float"
 INT32 = (-(2**31), 2**31 - 1)
 
 
@@ -103,20 +116,21 @@ INT32 = (-(2**31), 2**31 - 1)
 class OutputStage:
     """What an op's DPU does, for all its (logical) output channels."""
 
-    path: str  # TENSOR | CHANNEL | RESIDUAL
+    path: str  # TENSOR | CHANNEL | RESIDUAL | FLOAT
     dtype: str  # output dtype
-    bias: np.ndarray  # bias' (zero point folded), int64 per channel
+    bias: np.ndarray  # bias' (zero point folded), int64 per channel; FLOAT: float32
     mul: np.ndarray  # M, int64 per channel
     aux: np.ndarray  # Ma (leaky/prelu) or Mz (residual), int64 per channel; else zeros
     shift: np.ndarray  # S, int64 per channel
     zp_out: int
     relu: bool  # BS RELU
     prelu: bool  # BS_MUL_PRELU (leaky / prelu)
-    clip: tuple[int, int] | None  # (lo', hi') for the BN stage, output units minus zp_out
-    residual_zp: int | None  # zp_z (RESIDUAL)
+    # (lo', hi') for the BN stage, output units minus zp_out; FLOAT: the real bounds
+    clip: tuple[float, float] | None
+    residual_zp: int | None  # zp_z (RESIDUAL; FLOAT with a residual: 0)
     residual_dtype: str | None
-    post_relu: bool  # EW RELU (RESIDUAL)
-    post_max: int | None  # EW RELUX bound hi' (RESIDUAL)
+    post_relu: bool  # EW RELU (RESIDUAL, FLOAT)
+    post_max: float | None  # EW RELUX bound hi' (RESIDUAL; FLOAT: the real bound)
 
     @property
     def channels(self) -> int:
@@ -132,6 +146,10 @@ class OutputStage:
             out[:n] = values[c0 : c0 + n]
             return out
 
+        if self.path == FLOAT:
+            bias = np.zeros(count, "<f4")
+            bias[:n] = self.bias[c0 : c0 + n]
+            return bias.tobytes()
         if self.path == TENSOR:
             return part(self.bias).astype("<i4").tobytes()
         fields = [part(self.bias), part(self.mul), part(self.aux), part(self.shift)]
@@ -184,6 +202,32 @@ def plan_output_stage(*, in_q: QuantAttr, out_q: QuantAttr, weight_scales: np.nd
     )  # fmt: skip
 
 
+def plan_float_output_stage(*, bias: np.ndarray, activation: str, act_params: list[float],
+                            residual: bool, post_activation: str, post_params: list[float],
+                            where: str) -> OutputStage:  # fmt: skip
+    """The FLOAT stage of a float16 layer: + bias, relu or clip, + residual, relu or a clip
+    from 0 (the reference executor's order, in float32)."""
+    if activation not in ("none", "relu", "clip"):
+        raise NotGenerated(f"{where}: a float16 {activation} has no DPU mapping yet")
+    post_relu, post_max = False, None
+    if post_activation == "relu":
+        post_relu = True
+    elif post_activation == "clip":
+        lo, hi = post_params
+        if lo != 0.0:
+            raise NotGenerated(f"{where}: a clip from {lo} after a float16 residual add has "
+                               "no DPU mapping yet")  # fmt: skip
+        post_relu, post_max = True, hi
+    clip = (act_params[0], act_params[1]) if activation == "clip" else None
+    zeros = np.zeros(bias.size, np.int64)
+    return OutputStage(
+        FLOAT, "f16", np.asarray(bias, np.float32), zeros, zeros, zeros, 0,
+        relu=activation == "relu", prelu=False, clip=clip,
+        residual_zp=0 if residual else None, residual_dtype="f16" if residual else None,
+        post_relu=post_relu, post_max=post_max,
+    )  # fmt: skip
+
+
 def _bounds(params: list[float], out_q: QuantAttr) -> tuple[int, int]:
     """A clip's [lo, hi] quantized to the output (the reference executor's `_clamp`)."""
     lo, hi = nx.quantize(np.array(params, np.float64), out_q.params()).astype(np.int64)
@@ -228,6 +272,9 @@ class ResidualRead:
 
 def emit_output_stage(w: TaskWords, stage: OutputStage, table: tuple[int, int]) -> None:
     """The DPU's BS, BN, EW and OUT_CVT registers (see the module doc)."""
+    if stage.path == FLOAT:
+        _emit_float_stage(w, stage, table)
+        return
     channel = stage.path != TENSOR
     w.write("DPU", "BS_CFG", BS_ALU_ALGO=ALU_ADD, BS_ALU_SRC=1,
             BS_RELU_BYPASS=int(not stage.relu), BS_MUL_PRELU=int(stage.prelu),
@@ -255,14 +302,52 @@ def emit_output_stage(w: TaskWords, stage: OutputStage, table: tuple[int, int]) 
     w.write("DPU_RDMA", "RDMA_BN_BASE_ADDR")
 
 
-def _emit_bn(w: TaskWords, clip: tuple[int, int] | None) -> None:
+def _emit_float_stage(w: TaskWords, stage: OutputStage, table: tuple[int, int]) -> None:
+    """FLOAT (runtime/simulator/dpu_float.py): BS adds the table's float32 bias and applies
+    relu; BN clips with float32 bounds (ALU max, RELUX min); EW adds the float16 residual;
+    OUT_CVT rounds to float16 (FP32TOFP16_EN, scale 1: what public RKNN float programs
+    write)."""
+    w.write("DPU", "BS_CFG", BS_ALU_ALGO=ALU_ADD, BS_ALU_SRC=1,
+            BS_RELU_BYPASS=int(not stage.relu), BS_MUL_BYPASS=1)  # fmt: skip
+    for register in ("BS_ALU_CFG", "BS_MUL_CFG", "BS_RELUX_CMP_VALUE", "BS_OW_CFG", "BS_OW_OP"):
+        w.write("DPU", register)
+    if stage.clip is None:
+        _emit_bn(w, None)
+    else:
+        lo, hi = stage.clip
+        w.write("DPU", "BN_CFG", BN_ALU_ALGO=ALU_MAX, BN_RELUX_EN=1, BN_MUL_BYPASS=1,
+                BN_RELU_BYPASS=1)  # fmt: skip
+        w.write("DPU", "BN_ALU_CFG", BN_ALU_OPERAND=float32_bits(lo))
+        w.write("DPU", "BN_RELUX_CMP_VALUE", BN_RELUX_CMP_DAT=float32_bits(hi))
+        w.write("DPU", "BN_MUL_CFG")
+    if stage.residual_dtype is None:
+        _emit_ew(w, stage)
+    else:
+        w.write("DPU", "EW_CFG", EW_DATA_MODE=EW_PER_ELEMENT, EDATA_SIZE=EW_FLOAT16_DATA_SIZE,
+                EW_ALU_ALGO=ALU_ADD, EW_RELUX_EN=int(stage.post_max is not None),
+                EW_RELU_BYPASS=int(not stage.post_relu), EW_LUT_BYPASS=1, EW_OP_SRC=1,
+                EW_OP_CVT_BYPASS=1)  # fmt: skip
+        w.write("DPU", "EW_CVT_OFFSET_VALUE")
+        w.write("DPU", "EW_CVT_SCALE_VALUE")
+        bound = 0 if stage.post_max is None else float32_bits(stage.post_max)
+        w.write("DPU", "EW_RELUX_CMP_VALUE", EW_RELUX_CMP_DAT=bound)
+    w.write("DPU", "OUT_CVT_OFFSET")
+    w.write("DPU", "OUT_CVT_SCALE", OUT_CVT_SCALE=1, FP32TOFP16_EN=1)
+    w.write("DPU", "OUT_CVT_SHIFT")
+    w.write("DPU_RDMA", "RDMA_BRDMA_CFG", BRDMA_DATA_USE=BRDMA_ALU_INT32)
+    w.address("DPU_RDMA", "RDMA_BS_BASE_ADDR", *table)
+    w.write("DPU_RDMA", "RDMA_NRDMA_CFG")
+    w.write("DPU_RDMA", "RDMA_BN_BASE_ADDR")
+
+
+def _emit_bn(w: TaskWords, clip: tuple[float, float] | None) -> None:
     if clip is None:
         w.write("DPU", "BN_CFG", BN_RELU_BYPASS=1, BN_MUL_BYPASS=1, BN_ALU_BYPASS=1,
                 BN_BYPASS=1)  # fmt: skip
         w.write("DPU", "BN_ALU_CFG")
         w.write("DPU", "BN_RELUX_CMP_VALUE")
     else:
-        lo, hi = clip
+        lo, hi = int(clip[0]), int(clip[1])
         w.write("DPU", "BN_CFG", BN_ALU_ALGO=ALU_ADD, BN_RELUX_EN=1, BN_MUL_BYPASS=1)
         w.write("DPU", "BN_ALU_CFG", BN_ALU_OPERAND=raw32(-lo))
         w.write("DPU", "BN_RELUX_CMP_VALUE", BN_RELUX_CMP_DAT=raw32(hi - lo))
@@ -284,7 +369,7 @@ def _emit_ew(w: TaskWords, stage: OutputStage) -> None:
             EW_RELU_BYPASS=int(not stage.post_relu), EW_LUT_BYPASS=1, EW_OP_SRC=1)  # fmt: skip
     w.write("DPU", "EW_CVT_OFFSET_VALUE", EW_OP_CVT_OFFSET=-stage.residual_zp)
     w.write("DPU", "EW_CVT_SCALE_VALUE")  # 0: scale and truncate per channel (module doc)
-    bound = 0 if stage.post_max is None else raw32(stage.post_max)
+    bound = 0 if stage.post_max is None else raw32(int(stage.post_max))
     w.write("DPU", "EW_RELUX_CMP_VALUE", EW_RELUX_CMP_DAT=bound)
 
 
@@ -296,8 +381,9 @@ def emit_residual_read(w: TaskWords, stage: OutputStage, read: ResidualRead | No
         w.write("DPU_RDMA", "RDMA_EW_SURF_STRIDE")
         return
     assert stage.residual_dtype is not None
+    size = (EW_FLOAT16_DATA_SIZE if stage.residual_dtype == "f16"
+            else EW_DATA_SIZE[stage.residual_dtype])  # fmt: skip
     w.write("DPU_RDMA", "RDMA_ERDMA_CFG", ERDMA_DATA_MODE=EW_PER_ELEMENT,
-            ERDMA_NONALIGN=int(read.planar),
-            ERDMA_DATA_SIZE=EW_DATA_SIZE[stage.residual_dtype])  # fmt: skip
+            ERDMA_NONALIGN=int(read.planar), ERDMA_DATA_SIZE=size)  # fmt: skip
     w.address("DPU_RDMA", "RDMA_EW_BASE_ADDR", *read.address)
     w.write("DPU_RDMA", "RDMA_EW_SURF_STRIDE", EW_SURF_STRIDE=read.surf_stride)

@@ -58,6 +58,7 @@ class ModelLike(Protocol):
 
 Generator = Callable[..., Iterator[TaskWords]]
 GENERATED_DTYPES = ("i8", "i16")
+FLOAT16_GENERATED = (npu.Conv2dOp,)  # float16 ops with code generation (the others: CPU)
 GENERATORS: dict[type[npu.NpuOp], Generator] = {
     npu.Conv2dOp: conv_tasks,
     npu.ConvTransposeOp: conv_transpose_tasks,
@@ -115,7 +116,8 @@ def _tasks(op: npu.NpuOp, ctx: OpContext) -> Iterator[TaskWords]:
     make = GENERATORS.get(type(op))
     if make is None:
         raise NotGenerated(f"{op.describe()}: no code generation for {op.name} yet")
-    if op.quant.element not in GENERATED_DTYPES:
+    floating = op.quant.element == "f16" and isinstance(op, FLOAT16_GENERATED)
+    if op.quant.element not in GENERATED_DTYPES and not floating:
         raise NotGenerated(f"{op.describe()}: no code generation for {op.quant.element} "
                            f"{op.name} yet")  # fmt: skip
     return make(op, ctx)

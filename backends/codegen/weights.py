@@ -20,7 +20,7 @@ from dialects.weights import WeightRefAttr, WeightTable
 @dataclass(frozen=True)
 class OpArrays:
     logical: np.ndarray  # weights as the op has them
-    bias: np.ndarray  # int64, one per logical output channel
+    bias: np.ndarray  # int64 (a float16 layer: float32), one per logical output channel
     padded: np.ndarray  # align-channels' padded weights, else `logical`
 
     def folded_bias(self, input_zero_point: int) -> np.ndarray:
@@ -33,17 +33,22 @@ class OpArrays:
 def op_arrays(op: npu.Conv2dOp | npu.ConvTransposeOp | npu.FullyConnectedOp,
               weights: WeightTable) -> OpArrays:  # fmt: skip
     logical = constant(op.weight, weights, op)
-    bias = constant(op.bias, weights, op).astype(np.int64).reshape(-1)
+    bias = _typed(constant(op.bias, weights, op)).reshape(-1)
     ref = op.attributes.get(PADDED_WEIGHT)
     padded = weights[ref] if isinstance(ref, WeightRefAttr) else logical
     if padded.shape[0] < logical.shape[0] or padded.shape[2:] != logical.shape[2:]:
         raise CompilerError(f"{op.describe()}: padded weights {padded.shape} vs {logical.shape}")
     bias_ref = op.attributes.get(PADDED_BIAS)
     if isinstance(bias_ref, WeightRefAttr):
-        padded_bias = weights[bias_ref].astype(np.int64).reshape(-1)
+        padded_bias = _typed(weights[bias_ref]).reshape(-1)
         if not np.array_equal(padded_bias[: bias.size], bias) or np.any(padded_bias[bias.size :]):
             raise CompilerError(f"{op.describe()}: the padded bias is not the bias zero-extended")
     return OpArrays(logical, bias, padded)
+
+
+def _typed(bias: np.ndarray) -> np.ndarray:
+    """An integer bias as int64, a float one (a float16 layer's) as float32."""
+    return bias.astype(np.float32 if bias.dtype.kind == "f" else np.int64)
 
 
 def constant(value: SSAValue, weights: WeightTable, op: npu.NpuOp) -> np.ndarray:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from backends.targets import Target
 
 # ---------------------------------------------------------------------- precisions
@@ -110,3 +112,20 @@ def raw32(value: int) -> int:
     if not -(1 << 31) <= value < 1 << 32:
         raise ValueError(f"{value} does not fit 32 bits")
     return value & 0xFFFF_FFFF
+
+
+# [ours] A float16 layer's DPU computes in float32: its 32-bit operands (the BS table's bias,
+# BN_ALU_CFG, the RELUX bounds) hold float32 bit patterns (public reverse engineering of
+# RKNN's RK3576 float programs reads the bias that way), and the EW addend is float16, two
+# bytes like int16 (EDATA_SIZE 2).
+EW_FLOAT16_DATA_SIZE = 2
+
+
+def float32_bits(value: float) -> int:
+    """The raw 32-bit pattern of `value` as float32."""
+    return int(np.float32(value).view(np.uint32))
+
+
+def bits_float32(raw: int | np.ndarray) -> np.ndarray:
+    """Raw 32-bit patterns (any integer type, two's complement included) as float32."""
+    return (np.asarray(raw, np.int64) & 0xFFFF_FFFF).astype(np.uint32).view(np.float32)

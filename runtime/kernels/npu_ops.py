@@ -7,7 +7,8 @@ generation). The simulator and the code generator must agree with this bit for b
 Each builder reads the op once (weights, multipliers, clamps) and returns
 `run(*inputs) -> output` over numpy arrays in the ops' storage dtypes (int8, int16,
 float16). A float16 op computes in float32 with the float kernels and rounds its output to
-float16.
+float16; a MAC-array op sums its exact products in float64 first (`numerics.
+float_accumulator`), so that the simulator's tiled sums give the same bits.
 """
 
 from __future__ import annotations
@@ -89,11 +90,11 @@ def build_conv(op: npu.Conv2dOp | npu.ConvTransposeOp, weights: WeightTable) -> 
     post_params = [] if transposed else npu.floats(op.post_act_params)
     if op.quant.is_float:
         float_conv = KERNELS["ConvTranspose" if transposed else "Conv"]
-        wf, bf = _float_weights(w, op.weight_quant), bias.astype(np.float32)
+        wf, bf = _float_weights(w, op.weight_quant).astype(np.float64), _channel_bias(bias)
 
         def run_float(x: np.ndarray, *rest: np.ndarray) -> np.ndarray:
-            y = float_conv(x.astype(np.float32), wf, bf, **geometry)
-            y = _float_activation(y, act, act_params)
+            sums = float_conv(x.astype(np.float64), wf, None, **geometry)
+            y = _float_activation(nx.float_accumulator(sums) + bf, act, act_params)
             if len(rest) == 3:  # weight, bias, residual
                 y = _float_activation(y + rest[2].astype(np.float32), post, post_params)
             return nx.to_float16(y)
@@ -129,6 +130,11 @@ def build_conv(op: npu.Conv2dOp | npu.ConvTransposeOp, weights: WeightTable) -> 
     return run
 
 
+def _channel_bias(bias: np.ndarray) -> np.ndarray:
+    """A float16 layer's bias as the DPU adds it: float32, over axis 1 of NCHW."""
+    return bias.astype(np.float32).reshape(1, -1, 1, 1)
+
+
 def _float_weights(w: np.ndarray, quant: QuantAttr) -> np.ndarray:
     """A float16 layer's weights as float32: float16 ones as they are, integer ones (int4
     beside float16 activations, w4a16) dequantized and rounded to float16 on the way in."""
@@ -154,7 +160,7 @@ def build_fully_connected(op: npu.FullyConnectedOp, weights: WeightTable) -> Run
         wf, bf = _float_weights(w, op.weight_quant), bias.astype(np.float32)
 
         def run_float(x: np.ndarray, *_c: np.ndarray) -> np.ndarray:
-            y = x.astype(np.float32) @ wf.T + bf
+            y = nx.float_accumulator(x.astype(np.float64) @ wf.astype(np.float64).T) + bf
             return nx.to_float16(_float_activation(y, act, act_params, axis=-1))
 
         return run_float

@@ -8,7 +8,8 @@
 - `memory.py`: `Memory` (buffers by id at 32-bit addresses), `load` (relocations);
 - `registers.py`: the register file; `executor.py`: walking tasks and chains;
 - `cube.py`: feature cubes in memory (NC1HWC2 / planar); `mac.py`: CNA + CORE (input band,
-  weights, exact convolution); `dpu.py`: the DPU stages and the write DMA;
+  weights, exact convolution); `dpu.py`: the DPU stages and the write DMA; `dpu_float.py`:
+  the DPU's float path (float16 convolutions);
 - `dpu_task.py`: DPU-only tasks (MRDMA input; the EW operand, multiplier and LUT);
 - `ppu.py`: PPU tasks (PPU | PPU_RDMA: pooling and copies).
 """

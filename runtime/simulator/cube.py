@@ -5,7 +5,8 @@ lives at
 
 with the strides in atoms of C2 elements (`backends.registers.values.feature_atom`: the
 chip's C2 for NC1HWC2, 1 for a planar tensor). Only the first `real` channels exist in
-memory: reads give 0 for the others, writes leave them alone."""
+memory: reads give 0 for the others, writes leave them alone. float16 cubes read as float64
+and are written rounded to float16 (nearest even)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from backends.registers.values import ELEMENT_BYTES, feature_atom
 from backends.targets import Target
 from runtime.simulator.memory import Memory, SimulatorError
 
-STORAGE = {"i8": np.dtype(np.int8), "i16": np.dtype(np.int16)}
+FLOAT_STORAGE = ("f16",)
+STORAGE = {"i8": np.dtype(np.int8), "i16": np.dtype(np.int16), "f16": np.dtype(np.float16)}
 
 
 @dataclass(frozen=True)
@@ -57,10 +59,11 @@ def _offsets(dtype: str, real: int, height: int, width: int, line_stride: int,
 
 
 def read_cube(memory: Memory, cube: Cube, target: Target) -> np.ndarray:
-    """(channels, height, width) int64; channels past `real` are 0."""
+    """(channels, height, width) int64 (float64 for float16); channels past `real` are 0."""
     if not 0 < cube.real <= cube.channels:
         raise SimulatorError(f"{cube.real} real channels of {cube.channels}")
-    out = np.zeros((cube.channels, cube.height, cube.width), np.int64)
+    kind = np.float64 if cube.dtype in FLOAT_STORAGE else np.int64
+    out = np.zeros((cube.channels, cube.height, cube.width), kind)
     out[: cube.real] = memory.read_elements(cube.address, cube.offsets(target), STORAGE[cube.dtype])
     return out
 

@@ -41,7 +41,7 @@ from backends.registers.values import (
 )
 from backends.targets import Target
 from dialects.npu import numerics as nx
-from runtime.simulator.cube import STORAGE, Cube, read_cube, write_cube
+from runtime.simulator.cube import FLOAT_STORAGE, STORAGE, Cube, read_cube, write_cube
 from runtime.simulator.dpu import OperandTable, alu, cube_size, multiply, relu, sdp_stage
 from runtime.simulator.memory import Memory, SimulatorError
 from runtime.simulator.registers import RegisterFile
@@ -62,7 +62,7 @@ def cubes(regs: RegisterFile) -> tuple[Cube, Cube]:
     channels, real, height, width = cube_size(regs)
     in_dtype = PRECISION_NAME.get(f("DPU_RDMA", "RDMA_FEATURE_MODE_CFG", "IN_PRECISION"), "?")
     out_dtype = PRECISION_NAME.get(f("DPU", "DATA_FORMAT", "OUT_PRECISION"), "?")
-    if in_dtype not in STORAGE or out_dtype not in STORAGE:
+    if {in_dtype, out_dtype} - set(STORAGE) or {in_dtype, out_dtype} & set(FLOAT_STORAGE):
         raise SimulatorError(f"precisions {in_dtype} -> {out_dtype} are not simulated")
     surf = f("DPU", "DST_SURF_STRIDE", "DST_SURF_STRIDE")
     planar = bool(f("DPU", "FEATURE_MODE_CFG", "NONALIGN"))

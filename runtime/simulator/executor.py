@@ -17,7 +17,9 @@ from dataclasses import dataclass
 
 from backends.registers import CMD, CONV_BLOCKS, RegisterError, data_amount, decode, unpack
 from backends.targets import Target, get_target
+from runtime.simulator.cube import FLOAT_STORAGE
 from runtime.simulator.dpu import run_dpu
+from runtime.simulator.dpu_float import run_float_dpu
 from runtime.simulator.dpu_task import DPU_BLOCKS, run_dpu_task
 from runtime.simulator.mac import run_mac
 from runtime.simulator.memory import WORD_BYTES, Memory, SimulatorError
@@ -117,7 +119,10 @@ def _execute(blocks: tuple[str, ...], regs: RegisterFile, memory: Memory, target
             f"tasks ({' | '.join(CONV_BLOCKS)}) are simulated"
         )
     shape, acc = run_mac(regs, memory, target)
-    run_dpu(acc, shape, regs, memory, target)
+    if shape.dtype in FLOAT_STORAGE:
+        run_float_dpu(acc, shape, regs, memory, target)
+    else:
+        run_dpu(acc, shape, regs, memory, target)
 
 
 def _word_index(address: int, memory: Memory, count: int) -> int:

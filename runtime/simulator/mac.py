@@ -16,7 +16,9 @@ of an output-channel group, anchors §1.5), and the simulator checks that they a
 weights the task's own registers describe (`cbuf_weights`).
 
 Sums are float64 dot products of integers: exact while every partial sum stays below 2**53,
-which is checked (int8: up to 2**38 products; int16: 2**22).
+which is checked (int8: up to 2**38 products; int16: 2**22). A float16 task (IN_PRECISION
+float16, [ours]: PAD_VALUE holds the padding's float16 bits) sums its products, exact in
+float64, there and hands the DPU float32 accumulators (`numerics.float_accumulator`).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from backends.registers.values import (
 )
 from backends.targets import Target
 from dialects.npu import numerics as nx
-from runtime.simulator.cube import STORAGE, Cube, read_cube
+from runtime.simulator.cube import FLOAT_STORAGE, STORAGE, Cube, read_cube
 from runtime.simulator.memory import Memory, SimulatorError
 from runtime.simulator.registers import CbufWeights, RegisterFile
 
@@ -133,13 +135,13 @@ def deconv_upsampling(regs: RegisterFile) -> tuple[int, int]:
     return (strides[0] + 1, strides[1] + 1)
 
 
-def upsampled(x: np.ndarray, factor: tuple[int, int], fill: int) -> np.ndarray:
+def upsampled(x: np.ndarray, factor: tuple[int, int], fill: float) -> np.ndarray:
     """[C, H, W] -> [C, (H - 1) * sy + 1, (W - 1) * sx + 1]: x at every (sy, sx)-th position,
     `fill` between."""
     (sy, sx), (c, h, w) = factor, x.shape
     if (sy, sx) == (1, 1) or h == 0 or w == 0:
         return x
-    out = np.full((c, (h - 1) * sy + 1, (w - 1) * sx + 1), fill, np.int64)
+    out = np.full((c, (h - 1) * sy + 1, (w - 1) * sx + 1), fill, x.dtype)
     out[:, ::sy, ::sx] = x
     return out
 
@@ -197,15 +199,22 @@ def cbuf_weights(regs: RegisterFile, memory: Memory, shape: ConvShape,
     return held.values
 
 
+def pad_value(shape: ConvShape) -> float:
+    """PAD_VALUE as a number of the input's type (a float16 input's bit pattern)."""
+    if shape.dtype in FLOAT_STORAGE:
+        return float(np.uint16(shape.pad_value).view(np.float16))
+    return shape.pad_value
+
+
 def padded_input(x: np.ndarray, shape: ConvShape) -> np.ndarray:
     """The band (upsampled under DECONV) with PAD_TOP / PAD_LEFT padding above and left and
     PAD_VALUE wherever the windows of the output pass the band's bottom and right edges."""
-    x = upsampled(x, shape.upsample, shape.pad_value)
+    x = upsampled(x, shape.upsample, pad_value(shape))
     (kh, kw), (sy, sx), (dy, dx) = shape.kernel, shape.stride, shape.dilation
     rows = (shape.out_height - 1) * sy + (kh - 1) * dy + 1
     cols = (shape.out_width - 1) * sx + (kw - 1) * dx + 1
     top, left = shape.pad
-    out = np.full((x.shape[0], rows, cols), shape.pad_value, np.int64)
+    out = np.full((x.shape[0], rows, cols), pad_value(shape), x.dtype)
     h, w = min(x.shape[1], rows - top), min(x.shape[2], cols - left)
     if h > 0 and w > 0:
         out[:, top : top + h, left : left + w] = x[:, :h, :w]
@@ -213,14 +222,16 @@ def padded_input(x: np.ndarray, shape: ConvShape) -> np.ndarray:
 
 
 def convolve(x: np.ndarray, weights: np.ndarray, shape: ConvShape) -> np.ndarray:
-    """acc[k, i, j] = Σ x * w over the window, int64 (depthwise: per channel)."""
+    """acc[k, i, j] = Σ x * w over the window, int64 (depthwise: per channel); float64 sums
+    for a float16 task."""
     (kh, kw), (sy, sx), (dy, dx) = shape.kernel, shape.stride, shape.dilation
     oh, ow = shape.out_height, shape.out_width
     xp = padded_input(x, shape).astype(np.float64)
     wf = weights.astype(np.float64)
     taps = wf.reshape(wf.shape[0], -1)
+    floating = shape.dtype in FLOAT_STORAGE
     bound = np.abs(taps).sum(axis=1).max(initial=0.0) * np.abs(xp).max(initial=0.0)
-    if bound >= EXACT_LIMIT:
+    if not floating and bound >= EXACT_LIMIT:
         raise SimulatorError("an accumulator could leave the exact float64 range")
     # every window as a column (C, kh, kw, OH, OW): a strided view, no copy yet
     sc, sh, sw = xp.strides
@@ -234,7 +245,7 @@ def convolve(x: np.ndarray, weights: np.ndarray, shape: ConvShape) -> np.ndarray
         # one matrix product over all taps (float64 sums of integers are exact below 2**53)
         columns = windows.reshape(-1, oh * ow)
         acc = (taps @ columns).reshape(shape.out_channels, oh, ow)
-    return np.rint(acc).astype(np.int64)
+    return acc if floating else np.rint(acc).astype(np.int64)
 
 
 def run_mac(regs: RegisterFile, memory: Memory, target: Target) -> tuple[ConvShape, np.ndarray]:
@@ -244,4 +255,8 @@ def run_mac(regs: RegisterFile, memory: Memory, target: Target) -> tuple[ConvSha
     weights = cbuf_weights(regs, memory, shape, target)
     acc = convolve(x, weights, shape)
     truncate = regs.field("CORE", "CLIP_TRUNCATE", "CLIP_TRUNCATE")
+    if shape.dtype in FLOAT_STORAGE:
+        if truncate:
+            raise SimulatorError("CORE.CLIP_TRUNCATE on a float16 task")
+        return shape, nx.float_accumulator(acc)
     return shape, nx.round_shift(acc, truncate) if truncate else acc

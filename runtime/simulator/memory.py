@@ -93,11 +93,13 @@ class Memory:
         return self.buffers[buffer_id], indices
 
     def read_elements(self, address: int, offsets: np.ndarray, dtype: np.dtype) -> np.ndarray:
-        """Little-endian elements of `dtype` at `address + offsets` (any shape), as int64."""
+        """Little-endian elements of `dtype` at `address + offsets` (any shape), as int64
+        (float64 for a float dtype)."""
         dtype = np.dtype(dtype).newbyteorder("<")
         buffer, indices = self._span(address, offsets, dtype.itemsize)
         raw = buffer[indices[..., None] + np.arange(dtype.itemsize)]
-        return np.ascontiguousarray(raw).view(dtype)[..., 0].astype(np.int64)
+        values = np.ascontiguousarray(raw).view(dtype)[..., 0]
+        return values.astype(np.float64 if dtype.kind == "f" else np.int64)
 
     def write_elements(self, address: int, offsets: np.ndarray, values: np.ndarray,
                        dtype: np.dtype) -> None:  # fmt: skip

@@ -23,7 +23,7 @@ from backends.registers.ppu_values import (
 from backends.registers.values import PRECISION_NAME
 from backends.targets import Target
 from dialects.npu import numerics as nx
-from runtime.simulator.cube import STORAGE, Cube, read_cube, write_cube
+from runtime.simulator.cube import FLOAT_STORAGE, STORAGE, Cube, read_cube, write_cube
 from runtime.simulator.memory import Memory, SimulatorError
 from runtime.simulator.registers import RegisterFile
 
@@ -36,7 +36,7 @@ def run_ppu(regs: RegisterFile, memory: Memory, target: Target) -> None:
 
     in_dtype = PRECISION_NAME.get(f("PPU_RDMA", "RDMA_DATA_FORMAT", "IN_PRECISION"))
     dtype = PRECISION_NAME.get(f("PPU", "DATA_FORMAT", "PROC_PRECISION"))
-    if in_dtype not in STORAGE or dtype not in STORAGE:
+    if {in_dtype, dtype} - set(STORAGE) or {in_dtype, dtype} & set(FLOAT_STORAGE):
         raise SimulatorError(f"PPU precisions {in_dtype} -> {dtype} are not simulated")
     size = tuple(f("PPU_RDMA", f"RDMA_CUBE_IN_{d}", f"CUBE_IN_{d}") + 1
                  for d in ("CHANNEL", "HEIGHT", "WIDTH"))  # fmt: skip

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import onnx
 import pytest
 
 from backends.container import read_container
 from backends.registers import encode
 from backends.registers.values import weight_atoms
 from backends.targets import get_target
+from compiler.build import build_model
+from compiler.frontend import import_onnx
+from compiler.quantization.quantize import QuantizeOptions
 from runtime.perf.cycles import (
     CONV,
     DPU,
@@ -195,3 +199,21 @@ def test_built_convolution_container(tmp_path: Path):
     # read: input 8192 B + weights 18432 B (64 x 32 x 9) + records 64 x 32 B; write 16384 B
     assert row.ddr_cycles == pytest.approx((8192 + 18432 + 2048) / READ_RATE + 16384 / WRITE_RATE)
     assert row.time_us == pytest.approx(9.216)  # 9216 cycles at 1 GHz, compute-bound
+
+
+def test_built_float16_convolution_container(tmp_path: Path):
+    # 1x32x16x16 -> Conv 64 3x3 same in float16 (no dataset): RK3588's assumed float16 array
+    # is 32 input x 16 output channels (chips.py), so ceil(64 / 16) = 4 kernel groups x 9
+    # steps x 2 cycles x 256 pixels = 18432 cycles
+    onnx_path = tmp_path / "conv.onnx"
+    onnx.save(conv_model((1, 32, 16, 16), 64, 3), onnx_path)
+    result = build_model(import_onnx(onnx_path), None, QuantizeOptions(dtype="f16", progress=False))
+    container = result.container
+    costs = task_costs(read_words(container.sections["commands"]),
+                       container.metadata["tasks"], RK3588)  # fmt: skip
+    assert {c.dtype for c in costs} == {"f16"}
+    assert sum(c.npu_cycles for c in costs) == 18432
+    # read: input 32 ch x 256 px x 2 B = 16384, weights 64 x 32 x 9 x 2 B = 36864, the
+    # float32 bias table 64 x 4 B = 256; write: 64 ch x 256 px x 2 B = 32768
+    assert sum(c.read_bytes for c in costs) == 16384 + 36864 + 256
+    assert sum(c.write_bytes for c in costs) == 32768

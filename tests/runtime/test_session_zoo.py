@@ -60,3 +60,31 @@ def test_container_on_the_simulator_equals_the_reference(zm: ZooModel, tmp_path:
         assert got[name].shape == array.shape, name
         np.testing.assert_array_equal(got[name], array, err_msg=name)
     assert any(np.any(a != 0) for a in expected.values()), "all-zero outputs prove little"
+
+
+FLOAT16_MODELS = ("digits_resnet", "mobilenetv2_224", "yolov8n_like_320", "unet_small_256")
+
+
+@pytest.mark.parametrize("name", FLOAT16_MODELS)
+def test_float16_container_on_the_simulator_equals_the_reference(name: str, tmp_path: Path):
+    # RKNN's do_quantization=False build: float16 everywhere, no dataset; every convolution
+    # on the NPU (these models have no PRelu / LeakyRelu, which the float path lacks)
+    zm = next(m for m in MODELS if m.name == name)
+    options = QuantizeOptions(dtype="f16", progress=False)
+    result = build_model(import_onnx(model_path(zm)), None, options)
+    container = tmp_path / f"{zm.name}.rknn"
+    write_container(result.container, container)
+    session = Session(container)
+    convs = [op for op in session.metadata["ops"] if op["op"] == "npu.conv2d"]
+    assert convs and all(op["target"] == "npu" and op["tasks"][1] > 0 for op in convs)
+
+    reference = import_onnx(model_path(zm))
+    quantize_model(reference, None, options)
+    (spec,) = session.metadata["inputs"]
+    feed = {spec["name"]: real_input(zm)}
+    got = session.run(feed)
+    expected = Interpreter(reference).run(feed).outputs
+    assert set(got) == set(expected)
+    for key, array in expected.items():
+        np.testing.assert_array_equal(got[key], array, err_msg=key)
+    assert any(np.any(a != 0) for a in expected.values())

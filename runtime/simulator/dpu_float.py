@@ -1,0 +1,111 @@
+"""The DPU's float path, for a float16 convolution task (DPU.DATA_FORMAT.IN_PRECISION
+float16): the stages of `dpu.py` on float32 values, the reading `backends/codegen/dpu.py`
+writes down for float16 layers ([ours] throughout: no public source documents the float
+DPU of the RK3588):
+
+    BS  (unless BS_BYPASS): ALU add / max / min of the operand table's `alu` (BS_ALU_SRC 1,
+        BRDMA_DATA_USE 1: one float32 bit pattern per channel) or BS_ALU_CFG's float32;
+        the multiplier must be bypassed; RELU, RELUX (BS_RELUX_CMP_VALUE's float32).
+    BN  (unless BN_BYPASS): the same with BN_ALU_CFG's float32, no operand table.
+    EW  (unless EW_BYPASS): + the ERDMA's float16 element (EW_OP_CVT_BYPASS 1, EDATA_SIZE 2),
+        RELU, RELUX (EW_RELUX_CMP_VALUE's float32).
+    OUT_CVT: FP32TOFP16_EN with OUT_CVT_SCALE 1, shift and offset 0 (what public RKNN
+        float programs write): the float32 value rounded to float16, nearest even.
+
+Every step is float32 arithmetic on float32 operands, which is what the reference executor
+does after its float32 accumulator (`numerics.float_accumulator`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from backends.registers.values import (
+    BRDMA_ALU_INT32,
+    EW_FLOAT16_DATA_SIZE,
+    EW_PER_ELEMENT,
+    PRECISION,
+    bits_float32,
+)
+from backends.targets import Target
+from runtime.simulator.cube import Cube, read_cube, write_cube
+from runtime.simulator.dpu import OperandTable, alu, output_cube
+from runtime.simulator.mac import ConvShape
+from runtime.simulator.memory import Memory, SimulatorError
+from runtime.simulator.registers import RegisterFile
+
+
+def run_float_dpu(acc: np.ndarray, shape: ConvShape, regs: RegisterFile, memory: Memory,
+                  target: Target) -> None:  # fmt: skip
+    """The float stages on the float32 accumulators `acc` [K, OH, OW], written as float16."""
+    cube, dtype = output_cube(regs, shape)
+    formats = regs.fields("DPU", "DATA_FORMAT")
+    if dtype != "f16" or {formats["IN_PRECISION"], formats["PROC_PRECISION"]} != {
+            PRECISION["f16"]}:  # fmt: skip
+        raise SimulatorError(f"a float16 task with DPU precisions {formats} is not simulated")
+    if regs.field("DPU", "BS_OW_OP", "OW_OP") or regs.raw("DPU", "BS_OW_CFG"):
+        raise SimulatorError("a weight zero point (BS_OW_*) on a float16 task")
+    table = OperandTable(regs, memory, cube.channels)
+    if table.use not in (0, BRDMA_ALU_INT32):
+        raise SimulatorError(f"BRDMA_DATA_USE {table.use} on a float16 task")
+    v = _stage(acc.astype(np.float32), regs, table, "BS")
+    v = _stage(v, regs, table, "BN")
+    v = _ew_stage(v, regs, memory, cube.real, target)
+    write_cube(memory, cube, _to_float16(v, regs), target)
+
+
+def _stage(v: np.ndarray, regs: RegisterFile, table: OperandTable, prefix: str) -> np.ndarray:
+    cfg = regs.fields("DPU", f"{prefix}_CFG")
+    if cfg[f"{prefix}_BYPASS"]:
+        return v
+    if not cfg[f"{prefix}_MUL_BYPASS"] or cfg[f"{prefix}_MUL_PRELU"]:
+        raise SimulatorError(f"a float {prefix} multiplier is not simulated")
+    if not cfg[f"{prefix}_ALU_BYPASS"]:
+        if cfg[f"{prefix}_ALU_SRC"]:
+            if prefix != "BS":
+                raise SimulatorError(f"{prefix} operands from memory are not simulated")
+            operand = bits_float32(table["alu"])
+        else:
+            operand = bits_float32(regs.raw("DPU", f"{prefix}_ALU_CFG"))
+        v = alu(v, operand, cfg[f"{prefix}_ALU_ALGO"], prefix)
+    return _relu(v, regs, cfg, prefix, f"{prefix}_RELUX_CMP_VALUE")
+
+
+def _relu(v: np.ndarray, regs: RegisterFile, cfg: dict[str, int], prefix: str,
+          bound: str) -> np.ndarray:  # fmt: skip
+    if not cfg[f"{prefix}_RELU_BYPASS"]:
+        v = np.maximum(v, np.float32(0))
+    if cfg[f"{prefix}_RELUX_EN"]:
+        v = np.minimum(v, bits_float32(regs.raw("DPU", bound)))
+    return v
+
+
+def _ew_stage(v: np.ndarray, regs: RegisterFile, memory: Memory, real: int,
+              target: Target) -> np.ndarray:  # fmt: skip
+    cfg = regs.fields("DPU", "EW_CFG")
+    if cfg["EW_BYPASS"]:
+        return v
+    erdma = regs.fields("DPU_RDMA", "RDMA_ERDMA_CFG")
+    wanted = {"EW_OP_BYPASS": 0, "EW_OP_SRC": 1, "EW_LUT_BYPASS": 1, "EW_OP_TYPE": 0,
+              "EW_MUL_PRELU": 0, "EW_BINARY_EN": 0, "EW_EQUAL_EN": 0, "EW_OP_CVT_BYPASS": 1,
+              "EW_DATA_MODE": EW_PER_ELEMENT, "EDATA_SIZE": EW_FLOAT16_DATA_SIZE}  # fmt: skip
+    wrong = {k: cfg[k] for k, value in wanted.items() if cfg[k] != value}
+    if wrong or erdma["ERDMA_DISABLE"] or erdma["ERDMA_DATA_MODE"] != EW_PER_ELEMENT or erdma[
+            "ERDMA_DATA_SIZE"] != EW_FLOAT16_DATA_SIZE:  # fmt: skip
+        raise SimulatorError(f"float EW configuration {wrong or erdma} is not simulated")
+    channels, height, width = v.shape
+    addend = Cube(regs.raw("DPU_RDMA", "RDMA_EW_BASE_ADDR"), "f16", channels, real, height,
+                  width, width, regs.field("DPU_RDMA", "RDMA_EW_SURF_STRIDE", "EW_SURF_STRIDE"),
+                  bool(erdma["ERDMA_NONALIGN"]))  # fmt: skip
+    e = read_cube(memory, addend, target).astype(np.float32)
+    return _relu(alu(v, e, cfg["EW_ALU_ALGO"], "EW"), regs, cfg, "EW", "EW_RELUX_CMP_VALUE")
+
+
+def _to_float16(v: np.ndarray, regs: RegisterFile) -> np.ndarray:
+    cvt = regs.fields("DPU", "OUT_CVT_SHIFT")
+    scale = regs.fields("DPU", "OUT_CVT_SCALE")
+    if (not scale["FP32TOFP16_EN"] or scale["OUT_CVT_SCALE"] != 1 or any(cvt.values())
+            or regs.raw("DPU", "OUT_CVT_OFFSET")):  # fmt: skip
+        raise SimulatorError("a float16 task's output converter must be FP32TOFP16_EN with "
+                             "scale 1, shift 0 and offset 0")  # fmt: skip
+    return v.astype(np.float16)

@@ -1,0 +1,79 @@
+"""float16 builds of the zoo (RKNN's `do_quantization=False`): how much runs on the NPU, the
+container on the simulator against the reference executor, the output against the float
+model, and the cycle model's time. Prints a table; not a pass/fail test.
+
+    python tests/benchmarks/float16_zoo.py [--models a,b]
+
+Columns: convolutions with NPU tasks / all MAC-array ops (convolutions, transposed
+convolutions, fully connected), CPU ops (with the most frequent kinds), whether the
+simulated container equals the reference executor bit for bit on the zoo's real input, the
+cosine of the first output against the float model there, and the predicted time on one
+core (the float16 MAC array is an assumption of the chip record: half of int8's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from backends.container import read_container, write_container
+from compiler.build import build_model
+from compiler.frontend import import_onnx
+from compiler.interpreter import Interpreter
+from compiler.quantization.quantize import QuantizeOptions, quantize_model
+from runtime.perf import perf_report
+from runtime.session import Session
+from tests.benchmarks.quantization_accuracy import cosine, first_output
+from tests.zoo import MODELS, ZooModel, model_path, real_input
+
+MAC_OPS = ("npu.conv2d", "npu.conv_transpose", "npu.fully_connected")
+
+
+def row(zm: ZooModel, folder: Path) -> str:
+    options = QuantizeOptions(dtype="f16", progress=False)
+    result = build_model(import_onnx(model_path(zm)), None, options)
+    path = folder / f"{zm.name}.rknn"
+    write_container(result.container, path)
+    session = Session(path)
+    ops = session.metadata["ops"]
+    mac = [op for op in ops if op["op"] in MAC_OPS]
+    on_npu = [op for op in mac if op["target"] == "npu" and op["tasks"][1] > 0]
+    cpu = Counter(op["op"] for op in ops if op["target"] == "cpu")
+    reference = import_onnx(model_path(zm))
+    quantize_model(reference, None, options)
+    (spec,) = session.metadata["inputs"]
+    feed = {spec["name"]: real_input(zm)}
+    got = session.run(feed)
+    expected = Interpreter(reference).run(feed).outputs
+    exact = all(np.array_equal(got[name], array) for name, array in expected.items())
+    floating = Interpreter(import_onnx(model_path(zm))).run(feed).outputs
+    similarity = cosine(first_output(got), first_output(floating))
+    time_ms = perf_report(read_container(path)).total_time_us / 1000
+    kinds = ", ".join(f"{kind.split('.')[-1]} {n}" for kind, n in cpu.most_common(3))
+    return (f"| {zm.name} | {len(on_npu)} / {len(mac)} | {sum(cpu.values())} ({kinds}) | "
+            f"{'yes' if exact else 'NO'} | {similarity:.6f} | {time_ms:.2f} ms |")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="", help="comma-separated zoo names (default all)")
+    args = parser.parse_args()
+    wanted = set(filter(None, args.models.split(",")))
+    print("| model | MAC ops on the NPU | CPU ops (most frequent) | bit-exact | cosine vs float "
+          "| predicted time |")  # fmt: skip
+    print("|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for zm in MODELS:
+            if not wanted or zm.name in wanted:
+                print(row(zm, Path(tmp)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
