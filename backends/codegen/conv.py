@@ -42,6 +42,7 @@ from backends.codegen.dpu import (
 from backends.codegen.emit import NotGenerated, TaskWords
 from backends.codegen.mac_task import MacTask, OpContext, emit_mac_task
 from backends.codegen.packing import (
+    STORAGE,
     block_diagonal,
     little_endian,
     pack_conv_weights,
@@ -203,13 +204,9 @@ def _pack_group(weights: np.ndarray, stage: OutputStage, g: Geometry, x: Placed,
         dense = window(weights, (c0, c0 + kernels), (ci0, ci0 + channels))
         packed = pack_conv_weights(dense, atoms.cout2, atoms.cin2)
         outputs = kernels
-    weight_address = ctx.blob.add(little_endian(packed.astype(_storage(dtype))))
+    weight_address = ctx.blob.add(little_endian(packed.astype(STORAGE[dtype])))
     table_address = ctx.blob.add(stage.table(c0, outputs))
     return weight_address, table_address
-
-
-def _storage(dtype: str) -> type:
-    return {"i8": np.int8, "i16": np.int16, "f16": np.float16}[dtype]
 
 
 def input_band(g: Geometry, y0: int, y1: int, in_rows: int) -> tuple[int, int, int]:

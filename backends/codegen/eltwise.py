@@ -55,9 +55,16 @@ as after a residual add). For mul, v is the product before OUT_CVT's multiplier:
 commutes with the (odd, monotone) rounding, a clip's upper bound does not (not generated).
 Note: the reference executor ignores an eltwise op's activation (no lowering sets one).
 
+float16 (`_float_tasks`): BS and BN bypassed; EW adds (EW_ALU_ALGO add), takes the max /
+min, or multiplies (EW_OP_TYPE 1) the float16 operands in float32, with no converter
+(EW_OP_CVT_BYPASS); a compile-time scalar is EW_OP_VALUE_0 as the float32 bit pattern of
+its float16 value; OUT_CVT rounds to float16 (FP32TOFP16_EN, scale 1). [ours] like the
+integer reading; the simulator's side is `runtime/simulator/dpu_float.py`.
+
 Not generated: other broadcasts than [1, C, 1, 1] and compile-time scalars (a scalar
 computed at run time, [1, 1, H, W], ...), non-4-D tensors, no operand with the output's
-shape and layout (the MRDMA side), float16.
+shape and layout (the MRDMA side); float16 sub, activations, and max / min whose main
+operand is the op's rhs.
 """
 
 from __future__ import annotations
@@ -75,6 +82,7 @@ from backends.codegen.dpu_task import (
     band_address,
     check_4d,
     emit_bypassed_bn,
+    emit_bypassed_bs_bn,
     emit_dpu_task,
     emit_output_converter,
 )
@@ -91,7 +99,10 @@ from backends.registers.values import (
     BRDMA_RECORD,
     ELEMENT_BYTES,
     EW_DATA_SIZE,
+    EW_ELEMENT_SIZE,
+    EW_FLOAT16_DATA_SIZE,
     EW_PER_ELEMENT,
+    float32_bits,
     raw32,
 )
 from dialects.errors import CompilerError
@@ -130,7 +141,11 @@ def eltwise_tasks(op: npu.EltwiseOp, ctx: OpContext) -> Iterator[TaskWords]:
             raise NotGenerated(f"{where}: broadcast of {b.shape} to {y.shape} is not generated")
     else:
         mode = EW_PER_CHANNEL  # unused: the operand is EW_OP_VALUE_0
-    plan = _plan(op, qa, qb, swapped=main[0] is not operands[0], where=where)
+    swapped = main[0] is not operands[0]
+    if op.quant.element == "f16":
+        yield from _float_tasks(op, a, b, y, mode, swapped, ctx)
+        return
+    plan = _plan(op, qa, qb, swapped=swapped, where=where)
     table = None
     if plan.records is not None:
         table = ctx.blob.add(np.tile(plan.records, (y.shape[1], 1)).astype("<i8").tobytes())
@@ -142,31 +157,76 @@ def eltwise_tasks(op: npu.EltwiseOp, ctx: OpContext) -> Iterator[TaskWords]:
         w = TaskWords()
         emit_dpu_task(w, a, y, band, ctx.target, where)
         _emit_stages(w, plan, table, mode, register_operand=not isinstance(b, Placed))
-        if not isinstance(b, Placed):
-            w.write("DPU", "EW_OP_VALUE_0", EW_OPERAND_0=raw32(b))
-            w.write("DPU_RDMA", "RDMA_ERDMA_CFG", ERDMA_DISABLE=1)
-            w.write("DPU_RDMA", "RDMA_EW_BASE_ADDR")
-            w.write("DPU_RDMA", "RDMA_EW_SURF_STRIDE")
-        elif mode == EW_PER_CHANNEL:
-            address = (b.buffer, b.offset + c0 * ELEMENT_BYTES[b.dtype])
-            _emit_erdma(w, b, address, mode, 0)
-        else:
-            _, _, h, width = b.shape
-            _emit_erdma(w, b, band_address(b, band, ctx.target, where), mode, h * width)
+        register = 0 if isinstance(b, Placed) else raw32(int(b))
+        _emit_operand(w, b, band, mode, register, ctx, where)
         yield w
 
 
-def constant_scalar(value: SSAValue, ctx: OpContext) -> int | None:
-    """The integer of a one-element operand known at compile time: an `npu.quantize` of a
-    constant (what lowering makes of `Add(x, 0.5)`), quantized as the reference executor's
-    `build_quantize` does. None for anything else."""
+def _emit_operand(w: TaskWords, b: Placed | int | float, band: Band, mode: int, register: int,
+                  ctx: OpContext, where: str) -> None:  # fmt: skip
+    """The second operand: the register EW_OP_VALUE_0 (`register`, its raw bits) for a
+    compile-time scalar, else the ERDMA's read of `b`."""
+    if not isinstance(b, Placed):
+        w.write("DPU", "EW_OP_VALUE_0", EW_OPERAND_0=register)
+        w.write("DPU_RDMA", "RDMA_ERDMA_CFG", ERDMA_DISABLE=1)
+        w.write("DPU_RDMA", "RDMA_EW_BASE_ADDR")
+        w.write("DPU_RDMA", "RDMA_EW_SURF_STRIDE")
+    elif mode == EW_PER_CHANNEL:
+        address = (b.buffer, b.offset + band.c0 * ELEMENT_BYTES[b.dtype])
+        _emit_erdma(w, b, address, mode, 0)
+    else:
+        _, _, h, width = b.shape
+        _emit_erdma(w, b, band_address(b, band, ctx.target, where), mode, h * width)
+
+
+# float16: the EW ALU (add, max, min) or multiplier on float32 values, OUT_CVT to float16
+FLOAT_KINDS = {"add": (EW_OP_ALU, ALU_ADD), "mul": (EW_OP_MUL, ALU_ADD),
+               "max": (EW_OP_ALU, ALU_MAX), "min": (EW_OP_ALU, ALU_MIN)}  # fmt: skip
+
+
+def _float_tasks(op: npu.EltwiseOp, a: Placed, b: Placed | int | float, y: Placed, mode: int,
+                 swapped: bool, ctx: OpContext) -> Iterator[TaskWords]:  # fmt: skip
+    """A float16 element-wise op (`runtime/simulator/dpu_float.py`): BS and BN bypassed, EW
+    combines the float16 operands in float32 (the reference executor's `fn(a, b)`), OUT_CVT
+    rounds to float16. Not generated: sub (no float negation mapped yet), an activation,
+    and max / min with the operands swapped (for ±0 the hardware's order would decide)."""
+    where, kind = op.describe(), op.kind.data
+    if kind not in FLOAT_KINDS or op.activation.data != "none":
+        raise NotGenerated(f"{where}: a float16 {kind} with activation {op.activation.data} "
+                           "has no DPU mapping yet")  # fmt: skip
+    if swapped and kind in ("max", "min"):
+        raise NotGenerated(f"{where}: a float16 {kind} whose main operand is its rhs")
+    op_type, algo = FLOAT_KINDS[kind]
+    register = 0 if isinstance(b, Placed) else float32_bits(float(b))
+    for y0, y1, c0, c1 in get_tasks(op):
+        band = Band(y0, y1, c0, c1)
+        w = TaskWords()
+        emit_dpu_task(w, a, y, band, ctx.target, where)
+        emit_bypassed_bs_bn(w)
+        w.write("DPU", "EW_CFG", EW_DATA_MODE=mode, EDATA_SIZE=EW_FLOAT16_DATA_SIZE,
+                EW_ALU_ALGO=algo, EW_RELU_BYPASS=1, EW_LUT_BYPASS=1, EW_OP_CVT_BYPASS=1,
+                EW_OP_SRC=int(isinstance(b, Placed)), EW_OP_TYPE=op_type)  # fmt: skip
+        w.write("DPU", "EW_CVT_OFFSET_VALUE")
+        w.write("DPU", "EW_CVT_SCALE_VALUE")
+        w.write("DPU", "EW_RELUX_CMP_VALUE")
+        w.write("DPU", "OUT_CVT_OFFSET")
+        w.write("DPU", "OUT_CVT_SCALE", OUT_CVT_SCALE=1, FP32TOFP16_EN=1)
+        w.write("DPU", "OUT_CVT_SHIFT")
+        _emit_operand(w, b, band, mode, register, ctx, where)
+        yield w
+
+
+def constant_scalar(value: SSAValue, ctx: OpContext) -> int | float | None:
+    """The integer (float16: the half-precision number) of a one-element operand known at
+    compile time: an `npu.quantize` of a constant (what lowering makes of `Add(x, 0.5)`),
+    quantized as the reference executor's `build_quantize` does. None for anything else."""
     owner = value.owner
     if not (isinstance(owner, npu.QuantizeOp) and isinstance(owner.input.owner, ConstantOp)):
         return None
     if math.prod(npu.in_shape(value)) != 1 or npu.floats(owner.mean):
         return None
     real = np.asarray(constant(owner.input, ctx.weights, owner), np.float32)
-    return int(nx.quantize(real, owner.quant.params()).reshape(-1)[0])
+    return nx.quantize(real, owner.quant.params()).reshape(-1)[0].item()
 
 
 @dataclass(frozen=True)
@@ -257,6 +317,6 @@ def _emit_stages(w: TaskWords, p: _Plan, table: tuple[int, int] | None, mode: in
 def _emit_erdma(w: TaskWords, b: Placed, address: tuple[int, int], mode: int,
                 surf_stride: int) -> None:  # fmt: skip
     w.write("DPU_RDMA", "RDMA_ERDMA_CFG", ERDMA_DATA_MODE=mode, ERDMA_NONALIGN=int(b.planar),
-            ERDMA_DATA_SIZE=EW_DATA_SIZE[b.dtype])  # fmt: skip
+            ERDMA_DATA_SIZE=EW_ELEMENT_SIZE[b.dtype])  # fmt: skip
     w.address("DPU_RDMA", "RDMA_EW_BASE_ADDR", *address)
     w.write("DPU_RDMA", "RDMA_EW_SURF_STRIDE", EW_SURF_STRIDE=surf_stride)

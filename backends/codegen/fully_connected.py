@@ -6,21 +6,19 @@ its row planar (CONV_CON1.NONALIGN_DMA: channel c at `c * SURF_STRIDE` = c eleme
 writes its row planar (FEATURE_MODE_CFG.NONALIGN), output channels [c0, c1) of the tile
 task from `row * N + c0`. A tile task of rows [y0, y1) is y1 - y0 hardware tasks (one per
 row; the weights stay in the CBUF after the first: WEIGHT_REUSE). Weights are packed as a
-[N, K, 1, 1] convolution's.
+[N, K, 1, 1] convolution's. int8, int16 and float16 (`dpu.py`'s float path).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-import numpy as np
-
 from backends.cbuf import Cbuf, align_up, ceil_div
 from backends.cbuf import weight_bytes as cbuf_weight_bytes
-from backends.codegen.dpu import plan_output_stage
+from backends.codegen.dpu import plan_float_output_stage, plan_output_stage
 from backends.codegen.emit import NotGenerated, TaskWords
 from backends.codegen.mac_task import MacTask, OpContext, emit_mac_task
-from backends.codegen.packing import little_endian, pack_conv_weights, window
+from backends.codegen.packing import STORAGE, little_endian, pack_conv_weights, window
 from backends.codegen.tensors import placed
 from backends.codegen.weights import op_arrays
 from backends.registers.values import (
@@ -37,19 +35,30 @@ from dialects.npu.placement import get_tasks
 def fully_connected_tasks(op: npu.FullyConnectedOp, ctx: OpContext) -> Iterator[TaskWords]:
     x, y = placed(op.input, ctx.func), placed(op.output, ctx.func)
     dtype = op.quant.element
-    if dtype not in ("i8", "i16") or x.dtype != dtype or y.dtype != dtype:
+    if dtype not in ("i8", "i16", "f16") or x.dtype != dtype or y.dtype != dtype:
         raise NotGenerated(f"{op.describe()}: {dtype} fully connected has no code generation yet")
+    if op.weight_quant.element != dtype:
+        raise NotGenerated(f"{op.describe()}: {op.weight_quant.element} weights beside {dtype} "
+                           "activations have no code generation yet")  # fmt: skip
     if not (x.planar and y.planar):
         raise CompilerError(f"{op.describe()}: expects row-major input and output")
     k, n = x.shape[-1], y.shape[-1]
     arrays = op_arrays(op, ctx.weights)
     in_q = npu.quant_of(op.input)
     assert in_q is not None
-    stage = plan_output_stage(
-        in_q=in_q, out_q=op.quant, weight_scales=op.weight_quant.params().scale, channels=n,
-        folded_bias=arrays.folded_bias(in_q.zero_point), activation=op.activation.data,
-        act_params=npu.floats(op.act_params), where=op.describe(),
-    )  # fmt: skip
+    if dtype == "f16":
+        stage = plan_float_output_stage(
+            bias=arrays.bias, activation=op.activation.data,
+            act_params=npu.floats(op.act_params), residual=False, post_activation="none",
+            post_params=[], where=op.describe(),
+        )  # fmt: skip
+    else:
+        stage = plan_output_stage(
+            in_q=in_q, out_q=op.quant, weight_scales=op.weight_quant.params().scale,
+            channels=n, folded_bias=arrays.folded_bias(in_q.zero_point),
+            activation=op.activation.data, act_params=npu.floats(op.act_params),
+            where=op.describe(),
+        )  # fmt: skip
     target, size = ctx.target, ELEMENT_BYTES[dtype]
     atoms, cbuf_c2 = weight_atoms(target, dtype), target.c2(dtype)
     channels = align_up(k, cbuf_c2)
@@ -65,8 +74,7 @@ def fully_connected_tasks(op: npu.FullyConnectedOp, ctx: OpContext) -> Iterator[
         if (c0, c1) not in packed:
             dense = window(arrays.padded[:, :, None, None], (c0, c1), (0, channels))
             weights = pack_conv_weights(dense, atoms.cout2, atoms.cin2)
-            storage = np.int8 if dtype == "i8" else np.int16
-            packed[(c0, c1)] = (ctx.blob.add(little_endian(weights.astype(storage))),
+            packed[(c0, c1)] = (ctx.blob.add(little_endian(weights.astype(STORAGE[dtype]))),
                                 ctx.blob.add(stage.table(c0, kernels)))  # fmt: skip
             reuse = False
         else:

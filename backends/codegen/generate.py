@@ -58,7 +58,8 @@ class ModelLike(Protocol):
 
 Generator = Callable[..., Iterator[TaskWords]]
 GENERATED_DTYPES = ("i8", "i16")
-FLOAT16_GENERATED = (npu.Conv2dOp,)  # float16 ops with code generation (the others: CPU)
+# float16 ops with code generation (the others run on the CPU)
+FLOAT16_GENERATED = (npu.Conv2dOp, npu.FullyConnectedOp, npu.EltwiseOp)
 GENERATORS: dict[type[npu.NpuOp], Generator] = {
     npu.Conv2dOp: conv_tasks,
     npu.ConvTransposeOp: conv_transpose_tasks,

@@ -18,12 +18,15 @@ channels on the input-channel axis in groups of 2 x 32):
     [C1 = ceil(C / group)][Kh][Kw][group]
 
 Values are stored as the layer's integers (int8, int16 little-endian), not shifted by
-0x80: our activations and weights are signed already (Mesa converts TFLite's uint8).
+0x80: our activations and weights are signed already (Mesa converts TFLite's uint8); a
+float16 layer's as IEEE half floats (`STORAGE`).
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+STORAGE = {"i8": np.dtype(np.int8), "i16": np.dtype(np.int16), "f16": np.dtype(np.float16)}
 
 
 def ceil_div(a: int, b: int) -> int:

@@ -119,6 +119,7 @@ def raw32(value: int) -> int:
 # RKNN's RK3576 float programs reads the bias that way), and the EW addend is float16, two
 # bytes like int16 (EDATA_SIZE 2).
 EW_FLOAT16_DATA_SIZE = 2
+EW_ELEMENT_SIZE = {**EW_DATA_SIZE, "f16": EW_FLOAT16_DATA_SIZE}  # any addend's EDATA_SIZE
 
 
 def float32_bits(value: float) -> int:

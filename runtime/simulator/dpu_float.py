@@ -1,14 +1,17 @@
 """The DPU's float path, for a float16 convolution task (DPU.DATA_FORMAT.IN_PRECISION
-float16): the stages of `dpu.py` on float32 values, the reading `backends/codegen/dpu.py`
-writes down for float16 layers ([ours] throughout: no public source documents the float
-DPU of the RK3588):
+float16) and a float16 DPU-only task (element-wise: the MRDMA's float16 cube instead of the
+accumulators): the stages of `dpu.py` on float32 values, the reading
+`backends/codegen/dpu.py` and `eltwise.py` write down for float16 ops ([ours] throughout:
+no public source documents the float DPU of the RK3588):
 
     BS  (unless BS_BYPASS): ALU add / max / min of the operand table's `alu` (BS_ALU_SRC 1,
         BRDMA_DATA_USE 1: one float32 bit pattern per channel) or BS_ALU_CFG's float32;
         the multiplier must be bypassed; RELU, RELUX (BS_RELUX_CMP_VALUE's float32).
     BN  (unless BN_BYPASS): the same with BN_ALU_CFG's float32, no operand table.
-    EW  (unless EW_BYPASS): + the ERDMA's float16 element (EW_OP_CVT_BYPASS 1, EDATA_SIZE 2),
-        RELU, RELUX (EW_RELUX_CMP_VALUE's float32).
+    EW  (unless EW_BYPASS): the operand unconverted (EW_OP_CVT_BYPASS 1): the ERDMA's float16
+        element or per-channel value (EDATA_SIZE 2), or EW_OP_VALUE_0's float32; combined by
+        the ALU (add / max / min, EW_OP_TYPE 0) or multiplied (EW_OP_TYPE 1); RELU, RELUX
+        (EW_RELUX_CMP_VALUE's float32).
     OUT_CVT: FP32TOFP16_EN with OUT_CVT_SCALE 1, shift and offset 0 (what public RKNN
         float programs write): the float32 value rounded to float16, nearest even.
 
@@ -20,16 +23,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from backends.registers.values import (
-    BRDMA_ALU_INT32,
-    EW_FLOAT16_DATA_SIZE,
-    EW_PER_ELEMENT,
-    PRECISION,
-    bits_float32,
-)
+from backends.registers.dpu_values import EW_OP_ALU, EW_OP_MUL
+from backends.registers.values import BRDMA_ALU_INT32, PRECISION, bits_float32
 from backends.targets import Target
 from runtime.simulator.cube import Cube, read_cube, write_cube
 from runtime.simulator.dpu import OperandTable, alu, output_cube
+from runtime.simulator.dpu_task import cubes, ew_operand
 from runtime.simulator.mac import ConvShape
 from runtime.simulator.memory import Memory, SimulatorError
 from runtime.simulator.registers import RegisterFile
@@ -50,7 +49,7 @@ def run_float_dpu(acc: np.ndarray, shape: ConvShape, regs: RegisterFile, memory:
         raise SimulatorError(f"BRDMA_DATA_USE {table.use} on a float16 task")
     v = _stage(acc.astype(np.float32), regs, table, "BS")
     v = _stage(v, regs, table, "BN")
-    v = _ew_stage(v, regs, memory, cube.real, target)
+    v = _ew_stage(v, regs, memory, cube, target)
     write_cube(memory, cube, _to_float16(v, regs), target)
 
 
@@ -80,25 +79,40 @@ def _relu(v: np.ndarray, regs: RegisterFile, cfg: dict[str, int], prefix: str,
     return v
 
 
-def _ew_stage(v: np.ndarray, regs: RegisterFile, memory: Memory, real: int,
+def _ew_stage(v: np.ndarray, regs: RegisterFile, memory: Memory, out: Cube,
               target: Target) -> np.ndarray:  # fmt: skip
+    """EW on float32: the operand (`dpu_task.ew_operand`: the float16 ERDMA cube or per
+    channel vector, or EW_OP_VALUE_0's float32), unconverted; + / max / min (EW_OP_TYPE 0)
+    or * (1); RELU, RELUX."""
     cfg = regs.fields("DPU", "EW_CFG")
     if cfg["EW_BYPASS"]:
         return v
-    erdma = regs.fields("DPU_RDMA", "RDMA_ERDMA_CFG")
-    wanted = {"EW_OP_BYPASS": 0, "EW_OP_SRC": 1, "EW_LUT_BYPASS": 1, "EW_OP_TYPE": 0,
-              "EW_MUL_PRELU": 0, "EW_BINARY_EN": 0, "EW_EQUAL_EN": 0, "EW_OP_CVT_BYPASS": 1,
-              "EW_DATA_MODE": EW_PER_ELEMENT, "EDATA_SIZE": EW_FLOAT16_DATA_SIZE}  # fmt: skip
+    wanted = {"EW_OP_BYPASS": 0, "EW_LUT_BYPASS": 1, "EW_MUL_PRELU": 0, "EW_BINARY_EN": 0,
+              "EW_EQUAL_EN": 0, "EW_OP_CVT_BYPASS": 1, "EW_CVT_TYPE": 0}  # fmt: skip
     wrong = {k: cfg[k] for k, value in wanted.items() if cfg[k] != value}
-    if wrong or erdma["ERDMA_DISABLE"] or erdma["ERDMA_DATA_MODE"] != EW_PER_ELEMENT or erdma[
-            "ERDMA_DATA_SIZE"] != EW_FLOAT16_DATA_SIZE:  # fmt: skip
-        raise SimulatorError(f"float EW configuration {wrong or erdma} is not simulated")
-    channels, height, width = v.shape
-    addend = Cube(regs.raw("DPU_RDMA", "RDMA_EW_BASE_ADDR"), "f16", channels, real, height,
-                  width, width, regs.field("DPU_RDMA", "RDMA_EW_SURF_STRIDE", "EW_SURF_STRIDE"),
-                  bool(erdma["ERDMA_NONALIGN"]))  # fmt: skip
-    e = read_cube(memory, addend, target).astype(np.float32)
-    return _relu(alu(v, e, cfg["EW_ALU_ALGO"], "EW"), regs, cfg, "EW", "EW_RELUX_CMP_VALUE")
+    if wrong:
+        raise SimulatorError(f"float EW configuration {wrong} is not simulated")
+    e = ew_operand(regs, memory, out, target).astype(np.float32)
+    if cfg["EW_OP_TYPE"] == EW_OP_MUL:
+        v = v * e
+    elif cfg["EW_OP_TYPE"] == EW_OP_ALU:
+        v = alu(v, e, cfg["EW_ALU_ALGO"], "EW")
+    else:
+        raise SimulatorError(f"EW_OP_TYPE {cfg['EW_OP_TYPE']} is not simulated")
+    return _relu(v, regs, cfg, "EW", "EW_RELUX_CMP_VALUE")
+
+
+def run_float_dpu_task(regs: RegisterFile, memory: Memory, target: Target) -> None:
+    """A float16 DPU-only task (element-wise): the MRDMA's float16 cube through the float
+    stages, written as float16."""
+    source, out = cubes(regs, floating=True)
+    if regs.field("DPU", "BS_OW_OP", "OW_OP") or regs.raw("DPU", "BS_OW_CFG"):
+        raise SimulatorError("a weight zero point (BS_OW_*) on a float16 task")
+    table = OperandTable(regs, memory, out.channels)
+    v = read_cube(memory, source, target).astype(np.float32)
+    v = _stage(_stage(v, regs, table, "BS"), regs, table, "BN")
+    v = _ew_stage(v, regs, memory, out, target)
+    write_cube(memory, out, _to_float16(v, regs), target)
 
 
 def _to_float16(v: np.ndarray, regs: RegisterFile) -> np.ndarray:

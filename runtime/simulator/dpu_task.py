@@ -36,8 +36,10 @@ from backends.registers.values import (
     DPU_OUTPUT_TO_MEMORY,
     ELEMENT_BYTES,
     EW_DATA_SIZE_NAME,
+    EW_FLOAT16_DATA_SIZE,
     EW_PER_ELEMENT,
     PRECISION_NAME,
+    bits_float32,
 )
 from backends.targets import Target
 from dialects.npu import numerics as nx
@@ -49,8 +51,8 @@ from runtime.simulator.registers import RegisterFile
 DPU_BLOCKS = ("DPU", "DPU_RDMA")
 
 
-def cubes(regs: RegisterFile) -> tuple[Cube, Cube]:
-    """The MRDMA's input cube and the WDMA's output cube."""
+def cubes(regs: RegisterFile, floating: bool = False) -> tuple[Cube, Cube]:
+    """The MRDMA's input cube and the WDMA's output cube (float16 ones when `floating`)."""
     f = regs.field
     if f("DPU_RDMA", "RDMA_FEATURE_MODE_CFG", "MRDMA_DISABLE"):
         raise SimulatorError("a DPU-only task needs the MRDMA (MRDMA_DISABLE is set)")
@@ -62,7 +64,8 @@ def cubes(regs: RegisterFile) -> tuple[Cube, Cube]:
     channels, real, height, width = cube_size(regs)
     in_dtype = PRECISION_NAME.get(f("DPU_RDMA", "RDMA_FEATURE_MODE_CFG", "IN_PRECISION"), "?")
     out_dtype = PRECISION_NAME.get(f("DPU", "DATA_FORMAT", "OUT_PRECISION"), "?")
-    if {in_dtype, out_dtype} - set(STORAGE) or {in_dtype, out_dtype} & set(FLOAT_STORAGE):
+    kinds = set(FLOAT_STORAGE) if floating else set(STORAGE) - set(FLOAT_STORAGE)
+    if {in_dtype, out_dtype} - kinds:
         raise SimulatorError(f"precisions {in_dtype} -> {out_dtype} are not simulated")
     surf = f("DPU", "DST_SURF_STRIDE", "DST_SURF_STRIDE")
     planar = bool(f("DPU", "FEATURE_MODE_CFG", "NONALIGN"))
@@ -74,20 +77,26 @@ def cubes(regs: RegisterFile) -> tuple[Cube, Cube]:
 
 
 def ew_operand(regs: RegisterFile, memory: Memory, out: Cube, target: Target) -> np.ndarray:
+    """The EW operand (module doc); for a float16 task (`out` float16) the register holds a
+    float32 bit pattern and the ERDMA reads float16 elements (EDATA_SIZE 2)."""
     cfg = regs.fields("DPU", "EW_CFG")
     erdma = regs.fields("DPU_RDMA", "RDMA_ERDMA_CFG")
     mode = cfg["EW_DATA_MODE"]
+    floating = out.dtype in FLOAT_STORAGE
     if not cfg["EW_OP_SRC"]:
+        if floating:
+            return np.full((out.channels, 1, 1), bits_float32(regs.raw("DPU", "EW_OP_VALUE_0")))
         return np.full((out.channels, 1, 1), regs.signed("DPU", "EW_OP_VALUE_0"), np.int64)
     if erdma["ERDMA_DISABLE"] or erdma["ERDMA_DATA_MODE"] != mode:
         raise SimulatorError(f"EW operand {cfg} / ERDMA {erdma} is not simulated")
-    dtype = EW_DATA_SIZE_NAME.get(cfg["EDATA_SIZE"])
+    names = {EW_FLOAT16_DATA_SIZE: "f16"} if floating else EW_DATA_SIZE_NAME
+    dtype = names.get(cfg["EDATA_SIZE"])
     if dtype is None or erdma["ERDMA_DATA_SIZE"] != cfg["EDATA_SIZE"]:
         raise SimulatorError(f"EW data size {cfg['EDATA_SIZE']} / {erdma['ERDMA_DATA_SIZE']}")
     address = regs.raw("DPU_RDMA", "RDMA_EW_BASE_ADDR")
     if mode == EW_PER_CHANNEL:
         offsets = np.arange(out.real, dtype=np.int64) * ELEMENT_BYTES[dtype]
-        e = np.zeros((out.channels, 1, 1), np.int64)
+        e = np.zeros((out.channels, 1, 1), np.float64 if floating else np.int64)
         e[: out.real, 0, 0] = memory.read_elements(address, offsets, STORAGE[dtype])
         return e
     if mode != EW_PER_ELEMENT:

@@ -16,10 +16,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from backends.registers import CMD, CONV_BLOCKS, RegisterError, data_amount, decode, unpack
+from backends.registers.values import PRECISION_NAME
 from backends.targets import Target, get_target
 from runtime.simulator.cube import FLOAT_STORAGE
 from runtime.simulator.dpu import run_dpu
-from runtime.simulator.dpu_float import run_float_dpu
+from runtime.simulator.dpu_float import run_float_dpu, run_float_dpu_task
 from runtime.simulator.dpu_task import DPU_BLOCKS, run_dpu_task
 from runtime.simulator.mac import run_mac
 from runtime.simulator.memory import WORD_BYTES, Memory, SimulatorError
@@ -111,7 +112,11 @@ def _execute(blocks: tuple[str, ...], regs: RegisterFile, memory: Memory, target
         run_ppu(regs, memory, target)
         return
     if set(blocks) == set(DPU_BLOCKS):
-        run_dpu_task(regs, memory, target)
+        floating = (
+            PRECISION_NAME.get(regs.field("DPU_RDMA", "RDMA_FEATURE_MODE_CFG", "IN_PRECISION"))
+            in FLOAT_STORAGE
+        )
+        (run_float_dpu_task if floating else run_dpu_task)(regs, memory, target)
         return
     if set(blocks) != set(CONV_BLOCKS):
         raise SimulatorError(

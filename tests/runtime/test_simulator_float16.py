@@ -1,7 +1,9 @@
-"""float16 convolutions on the simulator against the `npu` reference executor, bit for bit:
-the geometry cases of the int8 suite, depthwise and grouped, the DPU activations the float
-path maps (relu, clip), the residual add, many tasks on a small CBUF; a hand-worked task;
-and the float16 forms that stay on the CPU (leaky, prelu, int4 weights, other op kinds)."""
+"""float16 ops on the simulator against the `npu` reference executor, bit for bit:
+convolutions (the geometry cases of the int8 suite, depthwise and grouped, the activations
+the float path maps, the residual add, many tasks on a small CBUF, a hand-worked task, an
+exact sum that float32 would lose), fully connected and element-wise (add, mul, max, min;
+per-channel and scalar operands); the float DPU stages by hand and what they refuse; and
+the float16 forms that stay on the CPU (leaky, prelu, int4 weights, sub, pooling)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import pytest
 from onnx import helper
 
 from backends.codegen import generate
-from backends.registers import RK3588
+from backends.registers import RK3588, decode
 from backends.registers.values import ALU_MAX, float32_bits
 from compiler.pipeline import parse_pipeline, run_pipeline
 from dialects.npu.placement import get_tasks
@@ -241,3 +243,95 @@ def test_float_dpu_refuses_what_it_does_not_model():
         dpu_float._stage(v, registers(DPU_BS_CFG={"BS_ALU_BYPASS": 1}), table, "BS")
     with pytest.raises(SimulatorError, match="FP32TOFP16_EN"):
         dpu_float._to_float16(v, registers(DPU_OUT_CVT_SCALE={"OUT_CVT_SCALE": 1}))
+
+
+@pytest.mark.parametrize(("rows", "k", "n"), [(1, 24, 9), (3, 40, 20)])
+def test_fully_connected(rows, k, n):
+    nodes = [helper.make_node("Gemm", ["x", "w", "b"], ["y"], "fc", transB=1)]
+    model, feeds = compiled(nodes, [("x", [rows, k])], ["y"], {"w": f32(n, k), "b": f32(n)},
+                            dtype="f16")  # fmt: skip
+    results = simulate(model, feeds[0])
+    assert [r.op.name for r in results] == ["npu.fully_connected"]
+    assert results[0].got.dtype == np.float16
+    assert_exact(results)
+
+
+def test_fully_connected_with_relu_and_channel_groups_on_a_small_cbuf():
+    target = small_cbuf(banks=3, bank_bytes=2048)
+    nodes = [helper.make_node("Gemm", ["x", "w", "b"], ["h"], "fc", transB=1),
+             helper.make_node("Relu", ["h"], ["y"], "relu")]  # fmt: skip
+    model, feeds = compiled(nodes, [("x", [2, 64])], ["y"], {"w": f32(100, 64), "b": f32(100)},
+                            target=target, dtype="f16")  # fmt: skip
+    (result,) = simulate(model, feeds[0], target=target)
+    assert result.op.activation.data == "relu"
+    assert len(get_tasks(result.op)) > 1
+    assert_exact([result])
+
+
+# ---------------------------------------------------------------------- element-wise
+
+FLOAT_KINDS = ["Add", "Mul", "Max", "Min"]
+
+
+def two_convs_f16(tail: list, channels: int = 20, target=None) -> tuple:
+    """a = conv1(x), b = conv2(x), both float16 on the NPU, then `tail` reading a and b."""
+    nodes = [conv("x", "w1", "a", "c1", b="b1"), conv("x", "w2", "b", "c2", b="b2"), *tail]
+    inits = {"w1": f32(channels, 4, 1, 1), "b1": f32(channels),
+             "w2": f32(channels, 4, 1, 1, scale=1.5), "b2": f32(channels)}  # fmt: skip
+    return compiled(nodes, [("x", [1, 4, 5, 6])], ["y"], inits, target=target, dtype="f16")
+
+
+def eltwise_of(model) -> list:
+    return [op for op in model.main.body.blocks[0].ops if op.name == "npu.eltwise"]
+
+
+@pytest.mark.parametrize("kind", FLOAT_KINDS)
+def test_eltwise_same_shape(kind):
+    model, feeds = two_convs_f16([helper.make_node(kind, ["a", "b"], ["y"], "ew")])
+    (op,) = eltwise_of(model)
+    assert op.quant.element == "f16"
+    program = generate(model)
+    assert program.unsupported == []
+    assert_exact(simulate(model, feeds[0], program), expected_ops=3)
+
+
+@pytest.mark.parametrize("kind", ["Add", "Mul"])
+@pytest.mark.parametrize("broadcast_first", [False, True], ids=["rhs", "lhs"])
+def test_eltwise_per_channel_operand(kind, broadcast_first):
+    operands = ["z", "a"] if broadcast_first else ["a", "z"]
+    nodes = [conv("x", "w1", "a", "c1", b="b1"), helper.make_node(kind, operands, ["y"], "ew")]
+    model, feeds = compiled(nodes, [("x", [1, 4, 5, 5]), ("z", [1, 24, 1, 1])], ["y"],
+                            {"w1": f32(24, 4, 1, 1), "b1": f32(24)}, dtype="f16")  # fmt: skip
+    program = generate(model)
+    assert program.unsupported == []
+    assert_exact(simulate(model, feeds[0], program), expected_ops=2)
+
+
+@pytest.mark.parametrize("kind", ["Add", "Mul"])
+def test_eltwise_constant_scalar(kind):
+    # the constant 0.7 as float16 (0.7001953125) in EW_OP_VALUE_0 as a float32 bit pattern
+    nodes = [conv("x", "w1", "a", "c1", b="b1"), helper.make_node(kind, ["a", "k"], ["y"], "ew")]
+    model, feeds = compiled(nodes, [("x", [1, 4, 5, 5])], ["y"],
+                            {"w1": f32(20, 4, 1, 1), "b1": f32(20),
+                             "k": np.array(0.7, np.float32)}, dtype="f16")  # fmt: skip
+    program = generate(model)
+    assert program.unsupported == []
+    written = [decode(word).fields["EW_OPERAND_0"] for word in program.words
+               if word and decode(word).register == "EW_OP_VALUE_0"]  # fmt: skip
+    assert written == [float32_bits(0.7001953125)]
+    assert_exact(simulate(model, feeds[0], program))
+
+
+def test_eltwise_tasks_on_a_small_cbuf():
+    target = small_cbuf(banks=2, bank_bytes=256)
+    model, feeds = two_convs_f16([helper.make_node("Add", ["a", "b"], ["y"], "ew")],
+                                 channels=24, target=target)  # fmt: skip
+    (op,) = eltwise_of(model)
+    assert len(get_tasks(op)) > 1
+    assert_exact(simulate(model, feeds[0], target=target))
+
+
+def test_float16_sub_stays_on_the_cpu():
+    model, _ = two_convs_f16([helper.make_node("Sub", ["a", "b"], ["y"], "ew")])
+    program = generate(model)
+    assert any("float16 sub" in reason for reason in program.unsupported)
