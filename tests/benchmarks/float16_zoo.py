@@ -23,39 +23,30 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from backends.container import read_container, write_container
-from compiler.build import build_model
+from backends.container import read_container
 from compiler.frontend import import_onnx
 from compiler.interpreter import Interpreter
-from compiler.quantization.quantize import QuantizeOptions, quantize_model
+from compiler.quantization.quantize import QuantizeOptions
 from runtime.perf import perf_report
-from runtime.session import Session
 from tests.benchmarks.quantization_accuracy import cosine, first_output
+from tests.helpers.containers import run_both
 from tests.zoo import MODELS, ZooModel, model_path, real_input
 
 MAC_OPS = ("npu.conv2d", "npu.conv_transpose", "npu.fully_connected")
 
 
 def row(zm: ZooModel, folder: Path) -> str:
-    options = QuantizeOptions(dtype="f16", progress=False)
-    result = build_model(import_onnx(model_path(zm)), None, options)
-    path = folder / f"{zm.name}.rknn"
-    write_container(result.container, path)
-    session = Session(path)
-    ops = session.metadata["ops"]
-    mac = [op for op in ops if op["op"] in MAC_OPS]
+    runs = run_both(zm, None, QuantizeOptions(dtype="f16", progress=False), real_input(zm),
+                    folder)  # fmt: skip
+    mac = runs.ops(*MAC_OPS)
     on_npu = [op for op in mac if op["target"] == "npu" and op["tasks"][1] > 0]
-    cpu = Counter(op["op"] for op in ops if op["target"] == "cpu")
-    reference = import_onnx(model_path(zm))
-    quantize_model(reference, None, options)
-    (spec,) = session.metadata["inputs"]
-    feed = {spec["name"]: real_input(zm)}
-    got = session.run(feed)
-    expected = Interpreter(reference).run(feed).outputs
-    exact = all(np.array_equal(got[name], array) for name, array in expected.items())
-    floating = Interpreter(import_onnx(model_path(zm))).run(feed).outputs
-    similarity = cosine(first_output(got), first_output(floating))
-    time_ms = perf_report(read_container(path)).total_time_us / 1000
+    cpu = Counter(op["op"] for op in runs.session.metadata["ops"] if op["target"] == "cpu")
+    exact = all(np.array_equal(runs.simulated[name], array)
+                for name, array in runs.reference.items())  # fmt: skip
+    (spec,) = runs.session.metadata["inputs"]
+    floating = Interpreter(import_onnx(model_path(zm))).run({spec["name"]: real_input(zm)})
+    similarity = cosine(first_output(runs.simulated), first_output(floating.outputs))
+    time_ms = perf_report(read_container(runs.path)).total_time_us / 1000
     kinds = ", ".join(f"{kind.split('.')[-1]} {n}" for kind, n in cpu.most_common(3))
     return (f"| {zm.name} | {len(on_npu)} / {len(mac)} | {sum(cpu.values())} ({kinds}) | "
             f"{'yes' if exact else 'NO'} | {similarity:.6f} | {time_ms:.2f} ms |")  # fmt: skip

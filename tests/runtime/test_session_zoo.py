@@ -2,7 +2,8 @@
 calibrated on its one real input) and run by `runtime.session.Session` (NPU jobs on the
 simulator from the command stream, CPU ops in numpy between them) gives the `npu`
 reference executor's outputs (`compiler.interpreter` on the same model quantized again,
-before the backend passes) bit for bit, every output.
+before the backend passes) bit for bit, every output; and four models built float16 (RKNN's
+do_quantization=False, no dataset) the same way.
 
 The ops code generation does not cover yet run on the CPU (`build` places them there); the
 test also checks that every convolution, transposed convolution and fully connected layer
@@ -17,13 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backends.container import write_container
-from compiler.build import build_model
-from compiler.frontend import import_onnx
-from compiler.interpreter import Interpreter
-from compiler.quantization.quantize import QuantizeOptions, quantize_model
-from runtime.session import Session
-from tests.zoo import MODELS, ZooModel, model_path, real_input
+from compiler.quantization.quantize import QuantizeOptions
+from tests.helpers.containers import TwoRuns, run_both
+from tests.zoo import MODELS, ZooModel, real_input
 
 MAC_OPS = ("npu.conv2d", "npu.conv_transpose", "npu.fully_connected")
 
@@ -39,27 +36,18 @@ def dataset(zm: ZooModel, tmp_path: Path) -> tuple[Path, np.ndarray]:
 @pytest.mark.parametrize("zm", MODELS, ids=[m.name for m in MODELS])
 def test_container_on_the_simulator_equals_the_reference(zm: ZooModel, tmp_path: Path):
     listing, sample = dataset(zm, tmp_path)
-    options = QuantizeOptions(progress=False)
-    result = build_model(import_onnx(model_path(zm)), listing, options)
-    container = tmp_path / f"{zm.name}.rknn"
-    write_container(result.container, container)
-
-    session = Session(container)
-    ops = session.metadata["ops"]
-    mac = [op for op in ops if op["op"] in MAC_OPS]
+    runs = run_both(zm, listing, QuantizeOptions(progress=False), sample, tmp_path)
+    mac = runs.ops(*MAC_OPS)
     assert mac and all(op["target"] == "npu" and op["tasks"][1] > 0 for op in mac)
+    assert_equal_outputs(runs)
 
-    reference = import_onnx(model_path(zm))
-    quantize_model(reference, listing, options)
-    (spec,) = session.metadata["inputs"]
-    feed = {spec["name"]: sample}
-    got = session.run(feed)
-    expected = Interpreter(reference).run(feed).outputs
-    assert set(got) == set(expected)
-    for name, array in expected.items():
-        assert got[name].shape == array.shape, name
-        np.testing.assert_array_equal(got[name], array, err_msg=name)
-    assert any(np.any(a != 0) for a in expected.values()), "all-zero outputs prove little"
+
+def assert_equal_outputs(runs: TwoRuns) -> None:
+    assert set(runs.simulated) == set(runs.reference)
+    for name, array in runs.reference.items():
+        assert runs.simulated[name].shape == array.shape, name
+        np.testing.assert_array_equal(runs.simulated[name], array, err_msg=name)
+    assert any(np.any(a != 0) for a in runs.reference.values()), "all-zero outputs prove little"
 
 
 FLOAT16_MODELS = ("digits_resnet", "mobilenetv2_224", "yolov8n_like_320", "unet_small_256")
@@ -71,20 +59,7 @@ def test_float16_container_on_the_simulator_equals_the_reference(name: str, tmp_
     # on the NPU (these models have no PRelu / LeakyRelu, which the float path lacks)
     zm = next(m for m in MODELS if m.name == name)
     options = QuantizeOptions(dtype="f16", progress=False)
-    result = build_model(import_onnx(model_path(zm)), None, options)
-    container = tmp_path / f"{zm.name}.rknn"
-    write_container(result.container, container)
-    session = Session(container)
-    convs = [op for op in session.metadata["ops"] if op["op"] == "npu.conv2d"]
+    runs = run_both(zm, None, options, real_input(zm), tmp_path)
+    convs = runs.ops("npu.conv2d")
     assert convs and all(op["target"] == "npu" and op["tasks"][1] > 0 for op in convs)
-
-    reference = import_onnx(model_path(zm))
-    quantize_model(reference, None, options)
-    (spec,) = session.metadata["inputs"]
-    feed = {spec["name"]: real_input(zm)}
-    got = session.run(feed)
-    expected = Interpreter(reference).run(feed).outputs
-    assert set(got) == set(expected)
-    for key, array in expected.items():
-        np.testing.assert_array_equal(got[key], array, err_msg=key)
-    assert any(np.any(a != 0) for a in expected.values())
+    assert_equal_outputs(runs)

@@ -153,7 +153,8 @@ def residual_model(post: list, pre_relu: bool = True, z_from_npu: bool = False, 
                     passes="fuse-activation,fuse-add,canonicalize", **plan)  # fmt: skip
 
 
-@pytest.mark.parametrize(
+# what follows a residual add in residual_model: nothing, relu, a clip from 0 (to 0.8)
+POST_ACTIVATIONS = pytest.mark.parametrize(
     "post",
     [
         [],
@@ -162,6 +163,9 @@ def residual_model(post: list, pre_relu: bool = True, z_from_npu: bool = False, 
     ],
     ids=["none", "relu", "clip0"],
 )
+
+
+@POST_ACTIVATIONS
 @pytest.mark.parametrize("z_from_npu", [False, True], ids=["z_cpu", "z_npu"])
 def test_residual_add(post, z_from_npu):
     model, feeds = residual_model(post, z_from_npu=z_from_npu)

@@ -29,7 +29,7 @@ from tests.runtime.sim_harness import (
     simulate,
     small_cbuf,
 )
-from tests.runtime.test_simulator_conv import f32, residual_model
+from tests.runtime.test_simulator_conv import POST_ACTIVATIONS, f32, residual_model
 
 
 def run_f16(cin: int, cout: int, hw: tuple[int, int], k: int = 3, act: list | None = None,
@@ -95,15 +95,7 @@ def test_activations(act):
     assert_exact(results)
 
 
-@pytest.mark.parametrize(
-    "post",
-    [
-        [],
-        [helper.make_node("Relu", ["s"], ["y"], "relu3")],
-        [helper.make_node("Clip", ["s", "lo", "hi"], ["y"], "clip3")],
-    ],
-    ids=["none", "relu", "clip0"],
-)
+@POST_ACTIVATIONS
 @pytest.mark.parametrize("z_from_npu", [False, True], ids=["z_cpu", "z_npu"])
 def test_residual_add(post, z_from_npu):
     # z from the NPU: conv1's own output, without a standalone relu (a float16 Relu that is
