@@ -22,6 +22,8 @@ M, S) + zp_out`, M and S of `s_in / s_out` (the reference's `_rescaler`, bit for
   an NC1HWC2 tensor that only relabels memory (same N and C, same H * W), each surface
   copied as one row (a task per 8192 elements).
 
+float16 tensors are copied as int16 (`copied`): the same bits, C2 and atom.
+
 Not generated here (CPU, or the copy the PPU cannot address): other transposes, resize, an
 NC1HWC2 -> NC1HWC2 reshape that changes channels or H * W, planar (NCHW) inputs (PPU_RDMA
 reads NC1HWC2 only).
@@ -49,13 +51,21 @@ CUBE_LIMIT = 1 << 13  # DATA_CUBE_* fields: 13 bits, stored minus one
 def _numerics(op: npu.NpuOp, in_q: QuantAttr | None) -> dict[str, int]:
     """The PpuTask fields of a copy from `in_q` into the op's quantization."""
     out_q = op.quant
-    if in_q is None or in_q.is_float or out_q.is_float:
-        raise NotGenerated(f"{op.describe()}: a float copy has no code generation yet")
+    if in_q is None or ((in_q.is_float or out_q.is_float) and in_q != out_q):
+        raise NotGenerated(f"{op.describe()}: a copy between {in_q} and {out_q} has no code "
+                           "generation yet")  # fmt: skip
     if in_q == out_q:
         return {"method": POOL_MAX, "pad_value": in_q.zero_point}
     mant, shift = nx.encode_multiplier(in_q.scale / out_q.scale)
     return {"method": POOL_AVERAGE, "pad_value": in_q.zero_point, "multiplier": mant,
             "shift": shift, "zero_point": out_q.zero_point}  # fmt: skip
+
+
+def copied(dtype: str) -> str:
+    """The precision a copy of `dtype` elements runs in: float16 ones move as the int16 bit
+    patterns they are (a 1 x 1 max of one element is that element), so a float16 copy is an
+    int16 one and bit-exact; padding writes 0, float16's +0.0."""
+    return "i16" if dtype == "f16" else dtype
 
 
 def _placed_pair(op: npu.NpuOp, value, ctx: OpContext,
@@ -64,7 +74,7 @@ def _placed_pair(op: npu.NpuOp, value, ctx: OpContext,
     if planar_out and y.planar:
         y = Placed(x.shape, y.dtype, NC1HWC2, x.c2, y.buffer, y.offset)  # checked below
     dtype = op.quant.element
-    if dtype not in ("i8", "i16") or x.dtype != dtype or y.dtype != dtype:
+    if dtype not in ("i8", "i16", "f16") or x.dtype != dtype or y.dtype != dtype:
         raise NotGenerated(f"{op.describe()}: {dtype} data movement has no code generation yet")
     if x.layout != NC1HWC2 or y.layout != NC1HWC2 or x.c2 != y.c2:
         raise NotGenerated(f"{op.describe()}: the PPU copies NC1HWC2 tensors of one C2 only")
@@ -104,7 +114,7 @@ def concat_tasks(op: npu.ConcatOp, ctx: OpContext) -> Iterator[TaskWords]:
             out_w = start if axis == 3 else 0
             _check(op, (c, hh, w))
             tasks.append(PpuTask(
-                dtype=y.dtype, in_address=(x.buffer, x.offset + r0 * w * atom),
+                dtype=copied(y.dtype), in_address=(x.buffer, x.offset + r0 * w * atom),
                 in_size=(c, hh, w), in_line_stride=w, in_surf_stride=h * w,
                 out_address=(y.buffer, y.offset + (out_c + out_r + out_w) * atom),
                 out_size=(c, hh, w), out_surf_stride=oh * ow, **numerics,
@@ -130,7 +140,7 @@ def slice_tasks(op: npu.SliceOp, ctx: OpContext) -> Iterator[TaskWords]:
     _check(op, in_size)
     first = (starts[1] // c2 * h + starts[2]) * w + starts[3]
     yield emit_ppu_task(PpuTask(
-        dtype=y.dtype, in_address=(x.buffer, x.offset + first * atom), in_size=in_size,
+        dtype=copied(y.dtype), in_address=(x.buffer, x.offset + first * atom), in_size=in_size,
         in_line_stride=w, in_surf_stride=h * w, out_address=(y.buffer, y.offset),
         out_size=(oc, oh, ow), out_surf_stride=oh * ow, stride=(sy, sx),
         **_numerics(op, npu.quant_of(op.input)),
@@ -149,7 +159,7 @@ def pad_tasks(op: npu.PadOp, ctx: OpContext) -> Iterator[TaskWords]:
         raise NotGenerated(f"{op.describe()}: pads {pads}: only H/W padding of 0..{PAD_MAX}")
     _check(op, (c, oh, ow))
     yield emit_ppu_task(PpuTask(
-        dtype=y.dtype, in_address=(x.buffer, x.offset), in_size=(c, h, w), in_line_stride=w,
+        dtype=copied(y.dtype), in_address=(x.buffer, x.offset), in_size=(c, h, w), in_line_stride=w,
         in_surf_stride=h * w, out_address=(y.buffer, y.offset), out_size=(c, oh, ow),
         out_surf_stride=oh * ow, pads=(begin[2], begin[3], end[2], end[3]),
         **_numerics(op, npu.quant_of(op.input)),
@@ -169,7 +179,7 @@ def reshape_tasks(op: npu.ReshapeOp, ctx: OpContext) -> Iterator[TaskWords]:
     if out.planar:
         _check(op, (c, h, w))
         yield emit_ppu_task(PpuTask(
-            dtype=out.dtype, in_address=(x.buffer, x.offset), in_size=(c, h, w),
+            dtype=copied(out.dtype), in_address=(x.buffer, x.offset), in_size=(c, h, w),
             in_line_stride=w, in_surf_stride=h * w, out_address=(out.buffer, out.offset),
             out_size=(c, h, w), out_surf_stride=h * w, out_planar=True, **numerics,
         ))  # fmt: skip
@@ -181,7 +191,7 @@ def reshape_tasks(op: npu.ReshapeOp, ctx: OpContext) -> Iterator[TaskWords]:
     for first in range(0, plane, CUBE_LIMIT):
         width = min(CUBE_LIMIT, plane - first)
         yield emit_ppu_task(PpuTask(
-            dtype=out.dtype, in_address=(x.buffer, x.offset + first * atom),
+            dtype=copied(out.dtype), in_address=(x.buffer, x.offset + first * atom),
             in_size=(c, 1, width), in_line_stride=plane, in_surf_stride=plane,
             out_address=(out.buffer, out.offset + first * atom), out_size=(c, 1, width),
             out_surf_stride=plane, **numerics,
@@ -202,14 +212,14 @@ def transpose_tasks(op: npu.TransposeOp, ctx: OpContext) -> Iterator[TaskWords]:
     _check(op, (c, h, w))
     if perm == [0, 1, 2, 3]:
         yield emit_ppu_task(PpuTask(
-            dtype=y.dtype, in_address=(x.buffer, x.offset), in_size=(c, h, w),
+            dtype=copied(y.dtype), in_address=(x.buffer, x.offset), in_size=(c, h, w),
             in_line_stride=w, in_surf_stride=h * w, out_address=(y.buffer, y.offset),
             out_size=(c, h, w), out_surf_stride=h * w, **numerics,
         ))  # fmt: skip
         return
     for j in range(w):
         yield emit_ppu_task(PpuTask(
-            dtype=y.dtype, in_address=(x.buffer, x.offset + j * atom), in_size=(c, h, 1),
+            dtype=copied(y.dtype), in_address=(x.buffer, x.offset + j * atom), in_size=(c, h, 1),
             in_line_stride=w, in_surf_stride=h * w,
             out_address=(y.buffer, y.offset + j * h * atom),
             out_size=(c, h, 1), out_surf_stride=h * w, **numerics,

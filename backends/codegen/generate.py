@@ -59,7 +59,17 @@ class ModelLike(Protocol):
 Generator = Callable[..., Iterator[TaskWords]]
 GENERATED_DTYPES = ("i8", "i16")
 # float16 ops with code generation (the others run on the CPU)
-FLOAT16_GENERATED = (npu.Conv2dOp, npu.FullyConnectedOp, npu.EltwiseOp)
+FLOAT16_GENERATED = (
+    npu.Conv2dOp,
+    npu.FullyConnectedOp,
+    npu.EltwiseOp,
+    npu.PoolOp,
+    npu.ConcatOp,
+    npu.SliceOp,
+    npu.PadOp,
+    npu.ReshapeOp,
+    npu.TransposeOp,
+)
 GENERATORS: dict[type[npu.NpuOp], Generator] = {
     npu.Conv2dOp: conv_tasks,
     npu.ConvTransposeOp: conv_transpose_tasks,

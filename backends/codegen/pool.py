@@ -7,7 +7,8 @@ pads them (the band's own top/bottom padding, the op's left/right) and pools, an
 output rows [y0, y1) of channels [c0, c1).
 
 - max: the input's quantization is kept (the lowering never requantizes a max pooling); the
-  padding is the dtype's minimum.
+  padding is the dtype's minimum. float16: max only, float16 precisions, the padding -inf
+  (`FLOAT16_NEGATIVE_INFINITY`, its bit pattern in PAD_VALUE_0 [ours]).
 - average (and global average): the contract's `round_shift(sum * M, S) + zp_out` with one
   (M, S) for the whole output, so every window must count the same number of elements
   (count_include_pad, or no padding); otherwise (per-position multipliers) NotGenerated.
@@ -124,14 +125,22 @@ def pool_tasks(op: npu.PoolOp, ctx: OpContext) -> Iterator[TaskWords]:
         yield emit_ppu_task(task)
 
 
+# [ours] a float16 PPU task's PADDING_VALUE holds the padding's float16 bit pattern: -inf,
+# the identity of a max, which is how ONNX's MaxPool treats its padding
+FLOAT16_NEGATIVE_INFINITY = int(np.float16(-np.inf).view(np.uint16))
+
+
 def pool_plan(op: npu.PoolOp, ctx: OpContext) -> list[PpuTask]:
     """The PPU tasks of `op` (a NotGenerated for the forms the PPU does not cover)."""
     x, y = placed(op.input, ctx.func), placed(op.output, ctx.func)
     dtype = op.quant.element
     in_q = npu.quant_of(op.input)
     assert in_q is not None
-    if dtype not in ("i8", "i16") or x.dtype != dtype or y.dtype != dtype:
+    if dtype not in ("i8", "i16", "f16") or x.dtype != dtype or y.dtype != dtype:
         raise NotGenerated(f"{op.describe()}: {dtype} pooling has no code generation yet")
+    if dtype == "f16" and op.kind.data != "max":
+        raise NotGenerated(f"{op.describe()}: float16 {op.kind.data} pooling has no code "
+                           "generation yet")  # fmt: skip
     if x.layout != NC1HWC2 or y.layout != NC1HWC2 or x.c2 != y.c2:
         raise NotGenerated(f"{op.describe()}: the PPU pools NC1HWC2 tensors of one C2 only")
     _, _, h, w = x.shape
@@ -141,6 +150,9 @@ def pool_plan(op: npu.PoolOp, ctx: OpContext) -> list[PpuTask]:
     if op.global_pool.data:
         kernel, strides = (h, w), (1, 1)
         split = split_of(op)
+        if split is not None and dtype == "f16":
+            raise NotGenerated(f"{op.describe()}: a float16 global pooling over more than the "
+                               "PPU's window has no code generation yet")  # fmt: skip
         if split is not None:
             return _split_plan(op, x, y, ctx, split)
     if max(kernel) > MAX_POOL_KERNEL or max(strides) > MAX_POOL_STRIDE:
@@ -148,7 +160,7 @@ def pool_plan(op: npu.PoolOp, ctx: OpContext) -> list[PpuTask]:
                            f"exceeds the PPU's 4-bit fields (no split reduction yet)")  # fmt: skip
     if max(pads[1], pads[3]) > PAD_MAX:
         raise NotGenerated(f"{op.describe()}: padding {list(pads)} exceeds {PAD_MAX}")
-    lo, _ = nx.qrange(dtype)
+    lo = FLOAT16_NEGATIVE_INFINITY if dtype == "f16" else nx.qrange(dtype)[0]
     if op.kind.data == "max":
         if (in_q.scale, in_q.zero_point) != (op.quant.scale, op.quant.zero_point):
             raise NotGenerated(f"{op.describe()}: a max pooling that requantizes")

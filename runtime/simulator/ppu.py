@@ -6,7 +6,8 @@ with M = RECIP_KERNEL_WIDTH, S = RECIP_KERNEL_HEIGHT, zp = DATA_FORMAT.INDEX_ADD
 saturated to the output precision; NC1HWC2 output, or row-major (C2 = 1) with
 MISC_CTRL.NONALIGN. The input's precision is PPU_RDMA.RDMA_DATA_FORMAT.IN_PRECISION, the
 output's PPU.DATA_FORMAT.PROC_PRECISION [ours]: they differ in the two-pass global pooling
-(int8 -> int16 partial sums -> int8)."""
+(int8 -> int16 partial sums -> int8). A float16 task (both precisions float16) pools max or
+min over float16 values, PAD_VALUE_0 holding the padding's float16 bit pattern [ours]."""
 
 from __future__ import annotations
 
@@ -36,7 +37,8 @@ def run_ppu(regs: RegisterFile, memory: Memory, target: Target) -> None:
 
     in_dtype = PRECISION_NAME.get(f("PPU_RDMA", "RDMA_DATA_FORMAT", "IN_PRECISION"))
     dtype = PRECISION_NAME.get(f("PPU", "DATA_FORMAT", "PROC_PRECISION"))
-    if {in_dtype, dtype} - set(STORAGE) or {in_dtype, dtype} & set(FLOAT_STORAGE):
+    floating = {in_dtype, dtype} & set(FLOAT_STORAGE)
+    if {in_dtype, dtype} - set(STORAGE) or (floating and {in_dtype, dtype} != floating):
         raise SimulatorError(f"PPU precisions {in_dtype} -> {dtype} are not simulated")
     size = tuple(f("PPU_RDMA", f"RDMA_CUBE_IN_{d}", f"CUBE_IN_{d}") + 1
                  for d in ("CHANNEL", "HEIGHT", "WIDTH"))  # fmt: skip
@@ -59,7 +61,11 @@ def run_ppu(regs: RegisterFile, memory: Memory, target: Target) -> None:
     kh, kw = k["KERNEL_HEIGHT"] + 1, k["KERNEL_WIDTH"] + 1
     sy, sx = k["KERNEL_STRIDE_HEIGHT"] + 1, k["KERNEL_STRIDE_WIDTH"] + 1
     p = regs.fields("PPU", "POOLING_PADDING_CFG")
-    pad_value = regs.signed("PPU", "PADDING_VALUE_1_CFG")
+    pad_value: float = regs.signed("PPU", "PADDING_VALUE_1_CFG")
+    if floating:  # [ours] the padding's float16 bit pattern; only max / min pool floats
+        if method not in (POOL_MAX, POOL_MIN):
+            raise SimulatorError("a float16 PPU task other than max / min is not simulated")
+        pad_value = float(np.uint16(pad_value & 0xFFFF).view(np.float16))
     padded = np.pad(x, ((0, 0), (p["PAD_TOP"], p["PAD_BOTTOM"]), (p["PAD_LEFT"], p["PAD_RIGHT"])),
                     constant_values=pad_value)  # fmt: skip
     oc = f("PPU", "DATA_CUBE_OUT_CHANNEL", "CUBE_OUT_CHANNEL") + 1
@@ -86,5 +92,8 @@ def run_ppu(regs: RegisterFile, memory: Memory, target: Target) -> None:
     planar = bool(f("PPU", "MISC_CTRL", "NONALIGN"))
     out = Cube(regs.raw("PPU", "DST_BASE_ADDR"), dtype, oc, oc, oh, ow, ow,
                f("PPU", "DST_SURF_STRIDE", "DST_SURF_STRIDE"), planar=planar)  # fmt: skip
+    if floating:
+        write_cube(memory, out, y, target)
+        return
     lo, hi = nx.qrange(dtype)
     write_cube(memory, out, np.clip(y, lo, hi), target)

@@ -130,7 +130,7 @@ def test_a_chain_of_copies_is_one_job():
     assert_exact(results)
 
 
-@pytest.mark.parametrize("dtype", ["i8", "i16"])
+@pytest.mark.parametrize("dtype", ["i8", "i16", "f16"])
 def test_flatten_into_a_fully_connected_row(dtype):
     # conv (NC1HWC2) -> Flatten (row-major [1, C*H*W]: the PPU writes NCHW) -> Gemm
     nodes, inits = convs([20], (3, 4))

@@ -1,9 +1,10 @@
 """float16 ops on the simulator against the `npu` reference executor, bit for bit:
 convolutions (the geometry cases of the int8 suite, depthwise and grouped, the activations
 the float path maps, the residual add, many tasks on a small CBUF, a hand-worked task, an
-exact sum that float32 would lose), fully connected and element-wise (add, mul, max, min;
-per-channel and scalar operands); the float DPU stages by hand and what they refuse; and
-the float16 forms that stay on the CPU (leaky, prelu, int4 weights, sub, pooling)."""
+exact sum that float32 would lose), fully connected, element-wise (add, mul, max, min;
+per-channel and scalar operands), max pooling and data movement; the float DPU stages by
+hand and what they refuse; and the float16 forms that stay on the CPU (leaky, prelu, int4
+weights, sub, average pooling)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ from tests.runtime.sim_harness import (
     small_cbuf,
 )
 from tests.runtime.test_simulator_conv import POST_ACTIVATIONS, f32, residual_model
+from tests.runtime.test_simulator_datamove import run as run_copy
+from tests.runtime.test_simulator_datamove import slice_node
 
 
 def run_f16(cin: int, cout: int, hw: tuple[int, int], k: int = 3, act: list | None = None,
@@ -178,14 +181,16 @@ def test_int4_weights_beside_float16_stay_on_the_cpu():
 
 
 def test_other_float16_ops_stay_on_the_cpu():
-    # a float16 max pool after the conv: the conv on the NPU, the pool on the CPU
-    nodes = [conv("x", "w", "c", "conv", b="b", pads=[1, 1, 1, 1]),
-             helper.make_node("MaxPool", ["c"], ["y"], "pool", kernel_shape=[2, 2],
-                              strides=[2, 2])]  # fmt: skip
-    model, feeds = compiled(nodes, [("x", [1, 8, 6, 6])], ["y"], {"w": f32(8, 8, 3, 3),
-                            "b": f32(8)}, dtype="f16")  # fmt: skip
+    # a float16 average pooling after the conv: the conv on the NPU, the pool on the CPU
+    nodes = [
+        conv("x", "w", "c", "conv", b="b", pads=[1, 1, 1, 1]),
+        helper.make_node("AveragePool", ["c"], ["y"], "pool", kernel_shape=[2, 2], strides=[2, 2]),
+    ]
+    model, feeds = compiled(
+        nodes, [("x", [1, 8, 6, 6])], ["y"], {"w": f32(8, 8, 3, 3), "b": f32(8)}, dtype="f16"
+    )
     program = generate(model)
-    assert any("f16 npu.pool" in reason for reason in program.unsupported)
+    assert any("float16 avg pooling" in reason for reason in program.unsupported)
     assert_exact(simulate(model, feeds[0], program), expected_ops=1)
 
 
@@ -327,3 +332,79 @@ def test_float16_sub_stays_on_the_cpu():
     model, _ = two_convs_f16([helper.make_node("Sub", ["a", "b"], ["y"], "ew")])
     program = generate(model)
     assert any("float16 sub" in reason for reason in program.unsupported)
+
+
+# ---------------------------------------------------------------------- data movement
+
+
+SLICE, SLICE_INITS = slice_node([1, 2], [5, 7], [2, 3], [2, 1])  # rows 1, 3 / columns 2..6
+
+
+def concat(axis: int) -> helper.NodeProto:
+    return helper.make_node("Concat", ["c0", "c1"], ["y"], name="cat", axis=axis)
+
+
+@pytest.mark.parametrize(
+    ("node", "channels", "inits"),
+    [
+        (concat(1), [16, 8], {}),
+        (concat(2), [8, 8], {}),
+        (concat(3), [8, 8], {}),
+        (SLICE, [16], SLICE_INITS),
+        (
+            helper.make_node("Pad", ["c0", "p"], ["y"], name="pd"),
+            [16],
+            {"p": np.array([0, 0, 1, 2, 0, 0, 2, 1], np.int64)},
+        ),
+        (
+            helper.make_node("Reshape", ["c0", "s"], ["y"], name="rs"),
+            [16],
+            {"s": np.array([1, 16, 3, 21], np.int64)},
+        ),
+        (helper.make_node("Transpose", ["c0"], ["y"], name="tr", perm=[0, 1, 3, 2]), [16], {}),
+    ],
+    ids=[
+        "concat_channels",
+        "concat_rows",
+        "concat_columns",
+        "slice",
+        "pad",
+        "reshape",
+        "transpose",
+    ],
+)
+def test_data_movement_copies_float16_bits(node, channels, inits):
+    # the PPU copies float16 elements as the int16 bit patterns they are
+    model = run_copy(node, channels, hw=(9, 7), extra_inits=inits, dtype="f16")
+    (moved,) = [
+        op
+        for op in model.main.body.blocks[0].ops
+        if op.name.startswith("npu.")
+        and op.name not in ("npu.conv2d", "npu.quantize", "npu.dequantize")
+    ]
+    assert moved.quant.element == "f16"
+
+
+# ---------------------------------------------------------------------- pooling
+
+
+@pytest.mark.parametrize(
+    "attrs",
+    [
+        {"kernel_shape": [2, 2], "strides": [2, 2]},
+        {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]},
+    ],
+    ids=["2x2", "3x3_padded"],
+)
+def test_max_pooling(attrs):
+    # negative values at the padded border: the padding must lose every max (-inf)
+    nodes = [conv("x", "w", "c", "conv", b="b", pads=[1, 1, 1, 1]),
+             helper.make_node("MaxPool", ["c"], ["y"], "pool", **attrs)]  # fmt: skip
+    model, feeds = compiled(nodes, [("x", [1, 8, 7, 9])], ["y"],
+                            {"w": f32(16, 8, 3, 3), "b": f32(16) - 1.0}, dtype="f16")  # fmt: skip
+    program = generate(model)
+    assert program.unsupported == []
+    results = simulate(model, feeds[0], program)
+    assert [r.op.name for r in results] == ["npu.conv2d", "npu.pool"]
+    assert (results[1].expected < 0).any()
+    assert_exact(results)

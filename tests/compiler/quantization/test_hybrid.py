@@ -201,10 +201,9 @@ def test_the_proposal_reaches_the_target_with_a_minimal_set(tmp_path):
     chosen = proposal.overrides
     assert chosen and set(chosen.values()) == {"i16"}
     assert proposal.cosine >= target and not any("not reached" in n for n in proposal.notes)
-    # reported beside the all-float16 model (nearly exact, and slower here: float16 layers
-    # have no code generation yet and run on the CPU)
+    # reported beside the all-float16 model (nearly exact; its predicted time as well)
     assert proposal.float16_cosine > proposal.cosine
-    assert proposal.float16_time_us > proposal.time_us > 0
+    assert proposal.float16_time_us > 0 and proposal.time_us > 0
     assert ort_cosine(path, listing, chosen) >= target
     for tensor in chosen:  # pruned: every chosen tensor is needed
         rest = {t: d for t, d in chosen.items() if t != tensor}
