@@ -7,11 +7,14 @@ pads them (the band's own top/bottom padding, the op's left/right) and pools, an
 output rows [y0, y1) of channels [c0, c1).
 
 - max: the input's quantization is kept (the lowering never requantizes a max pooling); the
-  padding is the dtype's minimum. float16: max only, float16 precisions, the padding -inf
+  padding is the dtype's minimum. float16: float16 precisions, the padding -inf
   (`FLOAT16_NEGATIVE_INFINITY`, its bit pattern in PAD_VALUE_0 [ours]).
 - average (and global average): the contract's `round_shift(sum * M, S) + zp_out` with one
   (M, S) for the whole output, so every window must count the same number of elements
   (count_include_pad, or no padding); otherwise (per-position multipliers) NotGenerated.
+  float16 [ours]: padding +0.0, the window's sum (exact in the PPU's wide accumulator, as
+  in the reference's float64) divided by the window's size, rounded to float32, then
+  float16; RECIP_KERNEL_* unused (0).
 - kernels and strides up to 16 (4-bit fields), paddings up to 7 (3-bit fields); an int8
   global average pooling over more than 16 rows or columns runs in two passes through the
   op's scratch (`backends/pool_split.py`): int8 -> int16 partial sums, int16 -> the output
@@ -138,9 +141,6 @@ def pool_plan(op: npu.PoolOp, ctx: OpContext) -> list[PpuTask]:
     assert in_q is not None
     if dtype not in ("i8", "i16", "f16") or x.dtype != dtype or y.dtype != dtype:
         raise NotGenerated(f"{op.describe()}: {dtype} pooling has no code generation yet")
-    if dtype == "f16" and op.kind.data != "max":
-        raise NotGenerated(f"{op.describe()}: float16 {op.kind.data} pooling has no code "
-                           "generation yet")  # fmt: skip
     if x.layout != NC1HWC2 or y.layout != NC1HWC2 or x.c2 != y.c2:
         raise NotGenerated(f"{op.describe()}: the PPU pools NC1HWC2 tensors of one C2 only")
     _, _, h, w = x.shape
@@ -169,10 +169,13 @@ def pool_plan(op: npu.PoolOp, ctx: OpContext) -> list[PpuTask]:
         if any(pads) and not op.count_include_pad.data:
             raise NotGenerated(f"{op.describe()}: windows of different sizes (per-position "
                                f"multipliers) have no PPU form")  # fmt: skip
-        # the reference's multiplier: s_in / (s_out * count), count the whole window
-        count = np.float64(kernel[0] * kernel[1])
-        mant, shift = nx.encode_multiplier(float(in_q.scale / (op.quant.scale * count)))
-        method, pad_value, zp = POOL_AVERAGE, in_q.zero_point, op.quant.zero_point
+        if dtype == "f16":  # the PPU divides the window's exact sum by its size [ours]
+            method, pad_value, mant, shift, zp = POOL_AVERAGE, 0, 0, 0, 0
+        else:
+            # the reference's multiplier: s_in / (s_out * count), count the whole window
+            count = np.float64(kernel[0] * kernel[1])
+            mant, shift = nx.encode_multiplier(float(in_q.scale / (op.quant.scale * count)))
+            method, pad_value, zp = POOL_AVERAGE, in_q.zero_point, op.quant.zero_point
     tasks = get_tasks(op)
     if not tasks:
         raise CompilerError(f"{op.describe()}: no backend.tasks: run tile first")

@@ -220,12 +220,13 @@ def build_pool(op: npu.PoolOp, weights: WeightTable) -> Run:
         return run_max
     include_pad = bool(op.count_include_pad.data)
     if out_q.is_float:
+        float_counts = qk.window_counts(npu.in_shape(op.input)[2:], kernel, strides, pads,
+                                        include_pad).astype(np.float64)  # fmt: skip
 
         def run_float(x: np.ndarray) -> np.ndarray:
-            y = KERNELS["AveragePool"](x.astype(np.float32), kernel_shape=kernel,
-                                       strides=strides, pads=pads,
-                                       count_include_pad=int(include_pad))  # fmt: skip
-            return nx.to_float16(y)
+            # float16 windows sum exactly in float64, so every order (the PPU's) agrees
+            sums = _float_window_sums(x.astype(np.float64), kernel, strides, pads)
+            return nx.to_float16((sums / np.maximum(float_counts, 1)).astype(np.float32))
 
         return run_float
     in_hw = npu.in_shape(op.input)[2:]
@@ -323,6 +324,19 @@ def build_quantize(op: npu.QuantizeOp, weights: WeightTable) -> Run:
         return nx.quantize(real, params)
 
     return run
+
+
+def _float_window_sums(x: np.ndarray, kernel: list[int], strides: list[int],
+                       pads: list[int]) -> np.ndarray:  # fmt: skip
+    """Σ x over each pooling window of the zero-padded NCHW `x` (float64)."""
+    (kh, kw), (sy, sx) = kernel, strides
+    padded = np.pad(x, ((0, 0), (0, 0), (pads[0], pads[2]), (pads[1], pads[3])))
+    oh, ow = (padded.shape[2] - kh) // sy + 1, (padded.shape[3] - kw) // sx + 1
+    sums = np.zeros((*x.shape[:2], oh, ow), np.float64)
+    for i in range(kh):
+        for j in range(kw):
+            sums += padded[:, :, i : i + (oh - 1) * sy + 1 : sy, j : j + (ow - 1) * sx + 1 : sx]
+    return sums
 
 
 def build_dequantize(op: npu.DequantizeOp, weights: WeightTable) -> Run:

@@ -6,8 +6,9 @@ with M = RECIP_KERNEL_WIDTH, S = RECIP_KERNEL_HEIGHT, zp = DATA_FORMAT.INDEX_ADD
 saturated to the output precision; NC1HWC2 output, or row-major (C2 = 1) with
 MISC_CTRL.NONALIGN. The input's precision is PPU_RDMA.RDMA_DATA_FORMAT.IN_PRECISION, the
 output's PPU.DATA_FORMAT.PROC_PRECISION [ours]: they differ in the two-pass global pooling
-(int8 -> int16 partial sums -> int8). A float16 task (both precisions float16) pools max or
-min over float16 values, PAD_VALUE_0 holding the padding's float16 bit pattern [ours]."""
+(int8 -> int16 partial sums -> int8). A float16 task (both precisions float16) pools float16
+values, PAD_VALUE_0 holding the padding's float16 bit pattern [ours]: max / min, or the
+average as the window's sum (float64, exact) divided by its size, rounded to float32."""
 
 from __future__ import annotations
 
@@ -63,8 +64,6 @@ def run_ppu(regs: RegisterFile, memory: Memory, target: Target) -> None:
     p = regs.fields("PPU", "POOLING_PADDING_CFG")
     pad_value: float = regs.signed("PPU", "PADDING_VALUE_1_CFG")
     if floating:  # [ours] the padding's float16 bit pattern; only max / min pool floats
-        if method not in (POOL_MAX, POOL_MIN):
-            raise SimulatorError("a float16 PPU task other than max / min is not simulated")
         pad_value = float(np.uint16(pad_value & 0xFFFF).view(np.float16))
     padded = np.pad(x, ((0, 0), (p["PAD_TOP"], p["PAD_BOTTOM"]), (p["PAD_LEFT"], p["PAD_RIGHT"])),
                     constant_values=pad_value)  # fmt: skip
@@ -78,7 +77,9 @@ def run_ppu(regs: RegisterFile, memory: Memory, target: Target) -> None:
                              f"{sx}) leaves the padded {padded.shape[1:]} input")  # fmt: skip
     windows = np.stack([padded[:, i : i + (oh - 1) * sy + 1 : sy, j : j + (ow - 1) * sx + 1 : sx]
                         for i in range(kh) for j in range(kw)])  # fmt: skip
-    if method == POOL_MAX:
+    if floating and method == POOL_AVERAGE:  # [ours] exact sum / window size, float32
+        y = (windows.sum(axis=0) / (kh * kw)).astype(np.float32)
+    elif method == POOL_MAX:
         y = windows.max(axis=0)
     elif method == POOL_MIN:
         y = windows.min(axis=0)

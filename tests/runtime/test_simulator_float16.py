@@ -181,16 +181,18 @@ def test_int4_weights_beside_float16_stay_on_the_cpu():
 
 
 def test_other_float16_ops_stay_on_the_cpu():
-    # a float16 average pooling after the conv: the conv on the NPU, the pool on the CPU
+    # a float16 average pooling whose windows count different numbers of elements (padding
+    # not counted): the conv on the NPU, the pool on the CPU
     nodes = [
         conv("x", "w", "c", "conv", b="b", pads=[1, 1, 1, 1]),
-        helper.make_node("AveragePool", ["c"], ["y"], "pool", kernel_shape=[2, 2], strides=[2, 2]),
-    ]
+        helper.make_node("AveragePool", ["c"], ["y"], "pool", kernel_shape=[3, 3],
+                         strides=[2, 2], pads=[1, 1, 1, 1]),
+    ]  # fmt: skip
     model, feeds = compiled(
         nodes, [("x", [1, 8, 6, 6])], ["y"], {"w": f32(8, 8, 3, 3), "b": f32(8)}, dtype="f16"
     )
     program = generate(model)
-    assert any("float16 avg pooling" in reason for reason in program.unsupported)
+    assert any("windows of different sizes" in reason for reason in program.unsupported)
     assert_exact(simulate(model, feeds[0], program), expected_ops=1)
 
 
@@ -389,22 +391,36 @@ def test_data_movement_copies_float16_bits(node, channels, inits):
 
 
 @pytest.mark.parametrize(
-    "attrs",
+    ("kind", "attrs"),
     [
-        {"kernel_shape": [2, 2], "strides": [2, 2]},
-        {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]},
+        ("MaxPool", {"kernel_shape": [2, 2], "strides": [2, 2]}),
+        ("MaxPool", {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]}),
+        ("AveragePool", {"kernel_shape": [2, 2], "strides": [2, 2]}),
+        (
+            "AveragePool",
+            {
+                "kernel_shape": [3, 3],
+                "strides": [1, 1],
+                "pads": [1, 1, 1, 1],
+                "count_include_pad": 1,
+            },
+        ),
+        ("GlobalAveragePool", {}),
+        ("GlobalMaxPool", {}),
     ],
-    ids=["2x2", "3x3_padded"],
+    ids=["max2x2", "max3x3_padded", "avg2x2", "avg3x3_padded", "global_avg", "global_max"],
 )
-def test_max_pooling(attrs):
-    # negative values at the padded border: the padding must lose every max (-inf)
+def test_pooling(kind, attrs):
+    # negative values at the padded border: the padding must lose every max (-inf) and
+    # count as 0 in an average that includes it
     nodes = [conv("x", "w", "c", "conv", b="b", pads=[1, 1, 1, 1]),
-             helper.make_node("MaxPool", ["c"], ["y"], "pool", **attrs)]  # fmt: skip
+             helper.make_node(kind, ["c"], ["y"], "pool", **attrs)]  # fmt: skip
     model, feeds = compiled(nodes, [("x", [1, 8, 7, 9])], ["y"],
                             {"w": f32(16, 8, 3, 3), "b": f32(16) - 1.0}, dtype="f16")  # fmt: skip
     program = generate(model)
     assert program.unsupported == []
     results = simulate(model, feeds[0], program)
     assert [r.op.name for r in results] == ["npu.conv2d", "npu.pool"]
-    assert (results[1].expected < 0).any()
+    if kind != "GlobalMaxPool":  # (a whole plane's max is positive here)
+        assert (results[1].expected < 0).any()
     assert_exact(results)
