@@ -69,6 +69,7 @@ FLOAT16_GENERATED = (
     npu.PadOp,
     npu.ReshapeOp,
     npu.TransposeOp,
+    npu.RequantizeOp,
 )
 GENERATORS: dict[type[npu.NpuOp], Generator] = {
     npu.Conv2dOp: conv_tasks,

@@ -43,7 +43,10 @@ float32 (`float_accumulator`, the MAC array's float32 accumulator), and the DPU 
 float32 bias, applies the activation (and a residual add) in float32 and rounds to float16.
 Two sums of the same products in another order differ by a float64 rounding at most, which
 changes the float16 result only where it lies within that of both a float32 and a float16
-rounding boundary (about 2**-40 of the outputs); no zoo model has one.
+rounding boundary (about 2**-40 of the outputs); no zoo model has one. A requantize between
+an integer and float16 computes in float32 as well (`float16_from_integer`,
+`integer_from_float16`); the model's own input and output conversions on the CPU
+(`quantize`, `dequantize`) keep float64.
 """
 
 from __future__ import annotations
@@ -186,6 +189,22 @@ def dequantize(q_values: np.ndarray, q: QuantParams) -> np.ndarray:
     shape = q.per_channel_shape(np.ndim(q_values))
     centred = np.asarray(q_values, np.int64) - q.zero_point.reshape(shape)
     return (centred * q.scale.reshape(shape)).astype(np.float32)
+
+
+def float16_from_integer(q: np.ndarray, params: QuantParams) -> np.ndarray:
+    """An integer tensor converted to float16 (the DPU's integer -> float16 requantize):
+    `q - zp` exactly as float32, times float32(scale) in float32, rounded to float16."""
+    centred = (np.asarray(q, np.int64) - params.zero_point).astype(np.float32)
+    return (centred * np.float32(params.scale)).astype(np.float16)
+
+
+def integer_from_float16(x: np.ndarray, params: QuantParams) -> np.ndarray:
+    """A float16 tensor converted to integers (the DPU's float16 -> integer requantize):
+    float32(x) times float32(1 / scale) in float32, rounded half away from zero, + zp,
+    saturated."""
+    scaled = np.asarray(x, np.float32) * np.float32(1.0 / float(params.scale))
+    rounded = round_half_away(scaled.astype(np.float64))
+    return saturate(rounded + params.zero_point, params.dtype).astype(STORAGE[params.dtype])
 
 
 def float_accumulator(sums: np.ndarray) -> np.ndarray:

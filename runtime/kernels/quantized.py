@@ -162,6 +162,10 @@ def rescaler(in_q: QuantAttr, out_q: QuantAttr) -> Callable[[np.ndarray], np.nda
     by the contract's mantissa and shift, through the reals when one side is float."""
     if in_q == out_q:
         return lambda q: np.asarray(q).astype(nx.STORAGE[out_q.element])
+    if out_q.element == "f16" and not in_q.is_float:
+        return lambda q: nx.float16_from_integer(q, in_q.params())
+    if in_q.element == "f16" and not out_q.is_float:
+        return lambda q: nx.integer_from_float16(q, out_q.params())
     if in_q.is_float or out_q.is_float:
         return lambda q: nx.quantize(nx.dequantize(q, in_q.params()), out_q.params())
     mant, shift = nx.encode_multiplier(in_q.scale / out_q.scale)

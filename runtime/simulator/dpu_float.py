@@ -24,10 +24,11 @@ from __future__ import annotations
 import numpy as np
 
 from backends.registers.dpu_values import EW_OP_ALU, EW_OP_MUL
-from backends.registers.values import BRDMA_ALU_INT32, PRECISION, bits_float32
+from backends.registers.values import BRDMA_ALU_INT32, PRECISION, PRECISION_NAME, bits_float32
 from backends.targets import Target
+from dialects.npu import numerics as nx
 from runtime.simulator.cube import Cube, read_cube, write_cube
-from runtime.simulator.dpu import OperandTable, alu, output_cube
+from runtime.simulator.dpu import OperandTable, alu, output_cube, sdp_stage
 from runtime.simulator.dpu_task import cubes, ew_operand
 from runtime.simulator.mac import ConvShape
 from runtime.simulator.memory import Memory, SimulatorError
@@ -92,7 +93,7 @@ def _ew_stage(v: np.ndarray, regs: RegisterFile, memory: Memory, out: Cube,
     wrong = {k: cfg[k] for k, value in wanted.items() if cfg[k] != value}
     if wrong:
         raise SimulatorError(f"float EW configuration {wrong} is not simulated")
-    e = ew_operand(regs, memory, out, target).astype(np.float32)
+    e = ew_operand(regs, memory, out, target, floating=True).astype(np.float32)
     if cfg["EW_OP_TYPE"] == EW_OP_MUL:
         v = v * e
     elif cfg["EW_OP_TYPE"] == EW_OP_ALU:
@@ -105,7 +106,7 @@ def _ew_stage(v: np.ndarray, regs: RegisterFile, memory: Memory, out: Cube,
 def run_float_dpu_task(regs: RegisterFile, memory: Memory, target: Target) -> None:
     """A float16 DPU-only task (element-wise): the MRDMA's float16 cube through the float
     stages, written as float16."""
-    source, out = cubes(regs, floating=True)
+    source, out = cubes(regs, float_in=True, float_out=True)
     if regs.field("DPU", "BS_OW_OP", "OW_OP") or regs.raw("DPU", "BS_OW_CFG"):
         raise SimulatorError("a weight zero point (BS_OW_*) on a float16 task")
     table = OperandTable(regs, memory, out.channels)
@@ -113,6 +114,39 @@ def run_float_dpu_task(regs: RegisterFile, memory: Memory, target: Target) -> No
     v = _stage(_stage(v, regs, table, "BS"), regs, table, "BN")
     v = _ew_stage(v, regs, memory, out, target)
     write_cube(memory, out, _to_float16(v, regs), target)
+
+
+def run_converting_dpu_task(regs: RegisterFile, memory: Memory, target: Target) -> None:
+    """A DPU-only task between an integer and a float16 precision [ours]: integer -> float16
+    runs the integer BS / BN stages (the exact `q - zp_in`), converts to float32 (exact below
+    2**24), then the float EW (a multiply by EW_OP_VALUE_0's float32, the scale) and OUT_CVT
+    to float16; float16 -> integer runs the float stages and OUT_CVT rounds the float32
+    value half away from zero (OUT_CVT_SCALE 1, shift 0), adds OUT_CVT_OFFSET and saturates
+    to the output precision (`numerics.float16_from_integer` / `integer_from_float16`)."""
+    in_code = regs.field("DPU_RDMA", "RDMA_FEATURE_MODE_CFG", "IN_PRECISION")
+    float_in = PRECISION_NAME.get(in_code) == "f16"
+    source, out = cubes(regs, float_in=float_in, float_out=not float_in)
+    table = OperandTable(regs, memory, out.channels)
+    x = read_cube(memory, source, target)
+    if float_in:
+        v = _stage(_stage(x.astype(np.float32), regs, table, "BS"), regs, table, "BN")
+        v = _ew_stage(v, regs, memory, out, target)
+        write_cube(memory, out, _to_integer(v, regs, out.dtype), target)
+        return
+    v = sdp_stage(sdp_stage(x, regs, table, "BS"), regs, table, "BN")
+    if v.size and np.abs(v).max() >= 2**24:
+        raise SimulatorError("an integer beyond 2**24 does not convert to float32 exactly")
+    v = _ew_stage(v.astype(np.float32), regs, memory, out, target)
+    write_cube(memory, out, _to_float16(v, regs), target)
+
+
+def _to_integer(v: np.ndarray, regs: RegisterFile, dtype: str) -> np.ndarray:
+    cvt = regs.fields("DPU", "OUT_CVT_SHIFT")
+    scale = regs.fields("DPU", "OUT_CVT_SCALE")
+    if scale["FP32TOFP16_EN"] or scale["OUT_CVT_SCALE"] != 1 or any(cvt.values()):
+        raise SimulatorError("a float -> integer output converter must have scale 1, shift 0")
+    rounded = nx.round_half_away(v.astype(np.float64))
+    return nx.saturate(rounded + regs.signed("DPU", "OUT_CVT_OFFSET"), dtype).astype(np.int64)
 
 
 def _to_float16(v: np.ndarray, regs: RegisterFile) -> np.ndarray:

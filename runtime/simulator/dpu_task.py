@@ -51,8 +51,9 @@ from runtime.simulator.registers import RegisterFile
 DPU_BLOCKS = ("DPU", "DPU_RDMA")
 
 
-def cubes(regs: RegisterFile, floating: bool = False) -> tuple[Cube, Cube]:
-    """The MRDMA's input cube and the WDMA's output cube (float16 ones when `floating`)."""
+def cubes(regs: RegisterFile, float_in: bool = False,
+          float_out: bool = False) -> tuple[Cube, Cube]:  # fmt: skip
+    """The MRDMA's input cube and the WDMA's output cube (each float16 when asked)."""
     f = regs.field
     if f("DPU_RDMA", "RDMA_FEATURE_MODE_CFG", "MRDMA_DISABLE"):
         raise SimulatorError("a DPU-only task needs the MRDMA (MRDMA_DISABLE is set)")
@@ -64,8 +65,9 @@ def cubes(regs: RegisterFile, floating: bool = False) -> tuple[Cube, Cube]:
     channels, real, height, width = cube_size(regs)
     in_dtype = PRECISION_NAME.get(f("DPU_RDMA", "RDMA_FEATURE_MODE_CFG", "IN_PRECISION"), "?")
     out_dtype = PRECISION_NAME.get(f("DPU", "DATA_FORMAT", "OUT_PRECISION"), "?")
-    kinds = set(FLOAT_STORAGE) if floating else set(STORAGE) - set(FLOAT_STORAGE)
-    if {in_dtype, out_dtype} - kinds:
+    integers = set(STORAGE) - set(FLOAT_STORAGE)
+    wanted = (FLOAT_STORAGE if float_in else integers, FLOAT_STORAGE if float_out else integers)
+    if in_dtype not in wanted[0] or out_dtype not in wanted[1]:
         raise SimulatorError(f"precisions {in_dtype} -> {out_dtype} are not simulated")
     surf = f("DPU", "DST_SURF_STRIDE", "DST_SURF_STRIDE")
     planar = bool(f("DPU", "FEATURE_MODE_CFG", "NONALIGN"))
@@ -76,13 +78,14 @@ def cubes(regs: RegisterFile, floating: bool = False) -> tuple[Cube, Cube]:
     return source, output
 
 
-def ew_operand(regs: RegisterFile, memory: Memory, out: Cube, target: Target) -> np.ndarray:
-    """The EW operand (module doc); for a float16 task (`out` float16) the register holds a
-    float32 bit pattern and the ERDMA reads float16 elements (EDATA_SIZE 2)."""
+def ew_operand(regs: RegisterFile, memory: Memory, out: Cube, target: Target,
+               floating: bool = False) -> np.ndarray:  # fmt: skip
+    """The EW operand (module doc); in a task that computes in float (`floating`) the
+    register holds a float32 bit pattern and the ERDMA reads float16 elements (EDATA_SIZE
+    2)."""
     cfg = regs.fields("DPU", "EW_CFG")
     erdma = regs.fields("DPU_RDMA", "RDMA_ERDMA_CFG")
     mode = cfg["EW_DATA_MODE"]
-    floating = out.dtype in FLOAT_STORAGE
     if not cfg["EW_OP_SRC"]:
         if floating:
             return np.full((out.channels, 1, 1), bits_float32(regs.raw("DPU", "EW_OP_VALUE_0")))

@@ -20,7 +20,7 @@ from backends.registers.values import PRECISION_NAME
 from backends.targets import Target, get_target
 from runtime.simulator.cube import FLOAT_STORAGE
 from runtime.simulator.dpu import run_dpu
-from runtime.simulator.dpu_float import run_float_dpu, run_float_dpu_task
+from runtime.simulator.dpu_float import run_converting_dpu_task, run_float_dpu, run_float_dpu_task
 from runtime.simulator.dpu_task import DPU_BLOCKS, run_dpu_task
 from runtime.simulator.mac import run_mac
 from runtime.simulator.memory import WORD_BYTES, Memory, SimulatorError
@@ -112,11 +112,7 @@ def _execute(blocks: tuple[str, ...], regs: RegisterFile, memory: Memory, target
         run_ppu(regs, memory, target)
         return
     if set(blocks) == set(DPU_BLOCKS):
-        floating = (
-            PRECISION_NAME.get(regs.field("DPU_RDMA", "RDMA_FEATURE_MODE_CFG", "IN_PRECISION"))
-            in FLOAT_STORAGE
-        )
-        (run_float_dpu_task if floating else run_dpu_task)(regs, memory, target)
+        _dpu_task_kind(regs)(regs, memory, target)
         return
     if set(blocks) != set(CONV_BLOCKS):
         raise SimulatorError(
@@ -128,6 +124,16 @@ def _execute(blocks: tuple[str, ...], regs: RegisterFile, memory: Memory, target
         run_float_dpu(acc, shape, regs, memory, target)
     else:
         run_dpu(acc, shape, regs, memory, target)
+
+
+def _dpu_task_kind(regs: RegisterFile) -> Callable[[RegisterFile, Memory, Target], None]:
+    """A DPU-only task's simulation by its precisions: integer, float16, or a conversion."""
+    precisions = (regs.field("DPU_RDMA", "RDMA_FEATURE_MODE_CFG", "IN_PRECISION"),
+                  regs.field("DPU", "DATA_FORMAT", "OUT_PRECISION"))  # fmt: skip
+    floating = [PRECISION_NAME.get(code) in FLOAT_STORAGE for code in precisions]
+    if all(floating):
+        return run_float_dpu_task
+    return run_converting_dpu_task if any(floating) else run_dpu_task
 
 
 def _word_index(address: int, memory: Memory, count: int) -> int:

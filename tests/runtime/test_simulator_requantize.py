@@ -1,8 +1,9 @@
 """`npu.requantize` as DPU-only tasks (`backends/codegen/requantize.py`): the conversions a
 mixed-precision model gets at the edges of a widened layer (int16 -> int8 and int8 ->
-int16), bit-exact on the simulator against the reference executor, multi-task tiles too;
-the words carry -zp_in in the BS ALU operand and the contract's mantissa and shift (derived
-here from the scales by hand) in OUT_CVT."""
+int16; float16 <-> int8), bit-exact on the simulator against the reference executor,
+multi-task tiles too; the words carry -zp_in in the BS ALU operand and the contract's
+mantissa and shift (derived here from the scales by hand) in OUT_CVT, or the scale as a
+float32 register operand; the float16 conversions by hand."""
 
 from __future__ import annotations
 
@@ -81,3 +82,55 @@ def test_requantize_over_many_tasks():
     program = generate(model, target)
     assert not program.unsupported, program.unsupported
     assert_exact(simulate(model, feeds[0], program, target))
+
+
+# ---------------------------------------------------------------------- float16 sides
+
+
+@pytest.mark.parametrize(
+    ("overrides", "direction"),
+    [({"a": "f16"}, ("f16", "i8")), ({"y": "f16"}, ("i8", "f16"))],
+    ids=["float16_to_int8", "int8_to_float16"],
+)
+def test_float16_requantize_is_bit_exact(overrides, direction):
+    # a float16 layer of a hybrid model: conv1 (float16 out) -> int8 conv2, or int8 conv1 ->
+    # conv2 in float16; the conversion between them is a DPU-only task computing in float32
+    model, feeds = conv_conv(overrides)
+    ops = requantizes(model)
+    assert [(npu.quant_of(op.input).element, op.quant.element) for op in ops] == [direction]
+    program = generate(model)
+    assert not program.unsupported, program.unsupported
+    results = []
+    for feed in feeds:
+        results += simulate(model, feed, program)
+    assert_exact(results, expected_ops=3 * len(feeds))
+
+
+def test_float16_requantize_words_carry_the_scale_as_float32():
+    model, _ = conv_conv({"y": "f16"})  # int8 a -> float16 for conv2
+    (op,) = requantizes(model)
+    in_q = npu.quant_of(op.input)
+    program = generate(model)
+    index = list(model.main.body.blocks[0].ops).index(op)
+    (task,) = [t for t in program.tasks if t.op_index == index]
+    fields = {}
+    for word in program.words[task.first_word : task.first_word + task.word_count]:
+        decoded = decode(word)
+        fields[decoded.register] = decoded.fields
+    assert signed32(fields["BS_ALU_CFG"]["BS_ALU_OPERAND"]) == -in_q.zero_point
+    operand = np.uint32(fields["EW_OP_VALUE_0"]["EW_OPERAND_0"]).view(np.float32)
+    assert operand == np.float32(in_q.scale)
+    assert fields["OUT_CVT_SCALE"]["FP32TOFP16_EN"] == 1
+
+
+def test_float16_conversions_by_hand():
+    # int8 -> float16: (q - zp) * scale in float32; float16 -> int8: x / scale rounded half
+    # away from zero, + zp, saturated
+    from dialects.npu import numerics as nx
+
+    params = nx.QuantParams("i8", np.float64(0.5), np.int64(-3))
+    q = np.array([-128, -3, 0, 127], np.int8)
+    assert nx.float16_from_integer(q, params).tolist() == [-62.5, 0.0, 1.5, 65.0]
+    x = np.array([-70.0, -0.25, 0.25, 1.0, 100.0], np.float16)
+    # x / 0.5 = -140, -0.5, 0.5, 2, 200 -> round half away -140, -1, 1, 2, 200 -> + (-3)
+    assert nx.integer_from_float16(x, params).tolist() == [-128, -4, -2, -1, 127]
