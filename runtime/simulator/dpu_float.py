@@ -1,6 +1,7 @@
 """The DPU's float path, for a float16 convolution task (DPU.DATA_FORMAT.IN_PRECISION
-float16) and a float16 DPU-only task (element-wise: the MRDMA's float16 cube instead of the
-accumulators): the stages of `dpu.py` on float32 values, the reading
+float16), a float16 DPU-only task (element-wise: the MRDMA's float16 cube instead of the
+accumulators) and a conversion between an integer precision and float16
+(`run_converting_dpu_task`): the stages of `dpu.py` on float32 values, the reading
 `backends/codegen/dpu.py` and `eltwise.py` write down for float16 ops ([ours] throughout:
 no public source documents the float DPU of the RK3588):
 
