@@ -77,7 +77,9 @@ Four paths (`OutputStage.path`):
   residual is EW + the float16 element (EW_OP_CVT_BYPASS 1, EDATA_SIZE 2), then EW RELU /
   RELUX for a post relu or a clip from 0 (other lower bounds: not generated); OUT_CVT:
   FP32TOFP16_EN with OUT_CVT_SCALE 1, shift and offset 0, round to nearest even. Leaky and
-  prelu (a float multiplier) are not generated. The simulator's side:
+  prelu read records instead (BRDMA_DATA_USE 3, each field a float32 bit pattern): BS ALU
+  adds `alu` = the bias, BS MUL with BS_MUL_PRELU multiplies by `mul` = 1.0, or by `aux` =
+  the slope where the value is negative. The simulator's side:
   `runtime/simulator/dpu_float.py`.
 
 Not known on hardware: the rounding mode of each truncate (we use the contract's, round
@@ -146,10 +148,13 @@ class OutputStage:
             out[:n] = values[c0 : c0 + n]
             return out
 
-        if self.path == FLOAT:
+        if self.path == FLOAT and not self.prelu:
             bias = np.zeros(count, "<f4")
             bias[:n] = self.bias[c0 : c0 + n]
             return bias.tobytes()
+        if self.path == FLOAT:  # records of float32 bit patterns (alu, mul, aux, shift 0)
+            fields = [part(_bits(self.bias)), part(self.mul), part(self.aux), part(self.shift)]
+            return np.stack(fields, axis=1).astype("<i8").tobytes()
         if self.path == TENSOR:
             return part(self.bias).astype("<i4").tobytes()
         fields = [part(self.bias), part(self.mul), part(self.aux), part(self.shift)]
@@ -205,9 +210,9 @@ def plan_output_stage(*, in_q: QuantAttr, out_q: QuantAttr, weight_scales: np.nd
 def plan_float_output_stage(*, bias: np.ndarray, activation: str, act_params: list[float],
                             residual: bool, post_activation: str, post_params: list[float],
                             where: str) -> OutputStage:  # fmt: skip
-    """The FLOAT stage of a float16 layer: + bias, relu or clip, + residual, relu or a clip
-    from 0 (the reference executor's order, in float32)."""
-    if activation not in ("none", "relu", "clip"):
+    """The FLOAT stage of a float16 layer: + bias, relu, clip, leaky or prelu, + residual,
+    relu or a clip from 0 (the reference executor's order, in float32)."""
+    if activation not in ("none", "relu", "clip", "leaky", "prelu"):
         raise NotGenerated(f"{where}: a float16 {activation} has no DPU mapping yet")
     post_relu, post_max = False, None
     if post_activation == "relu":
@@ -220,12 +225,22 @@ def plan_float_output_stage(*, bias: np.ndarray, activation: str, act_params: li
         post_relu, post_max = True, hi
     clip = (act_params[0], act_params[1]) if activation == "clip" else None
     zeros = np.zeros(bias.size, np.int64)
+    prelu = activation in ("leaky", "prelu")
+    # leaky / prelu: BS MUL by the record's `mul` (1.0) or, for negatives, `aux` (the slope)
+    slopes = np.broadcast_to(np.asarray(act_params, np.float32), bias.shape) if prelu else None
+    ones = np.ones(bias.size, np.float32)
     return OutputStage(
-        FLOAT, "f16", np.asarray(bias, np.float32), zeros, zeros, zeros, 0,
-        relu=activation == "relu", prelu=False, clip=clip,
+        FLOAT, "f16", np.asarray(bias, np.float32), _bits(ones) if prelu else zeros,
+        _bits(slopes) if slopes is not None else zeros, zeros, 0,
+        relu=activation == "relu", prelu=prelu, clip=clip,
         residual_zp=0 if residual else None, residual_dtype="f16" if residual else None,
         post_relu=post_relu, post_max=post_max,
     )  # fmt: skip
+
+
+def _bits(values: np.ndarray) -> np.ndarray:
+    """float32 values as their bit patterns, int64 (the record's FLOAT fields)."""
+    return np.asarray(values, np.float32).view(np.uint32).astype(np.int64)
 
 
 def _bounds(params: list[float], out_q: QuantAttr) -> tuple[int, int]:
@@ -308,8 +323,10 @@ def _emit_float_stage(w: TaskWords, stage: OutputStage, table: tuple[int, int]) 
     OUT_CVT rounds to float16 (FP32TOFP16_EN, scale 1: what public RKNN float programs
     write)."""
     w.write("DPU", "BS_CFG", BS_ALU_ALGO=ALU_ADD, BS_ALU_SRC=1,
-            BS_RELU_BYPASS=int(not stage.relu), BS_MUL_BYPASS=1)  # fmt: skip
-    for register in ("BS_ALU_CFG", "BS_MUL_CFG", "BS_RELUX_CMP_VALUE", "BS_OW_CFG", "BS_OW_OP"):
+            BS_RELU_BYPASS=int(not stage.relu), BS_MUL_BYPASS=int(not stage.prelu),
+            BS_MUL_PRELU=int(stage.prelu))  # fmt: skip
+    w.write("DPU", "BS_MUL_CFG", BS_MUL_SRC=int(stage.prelu))
+    for register in ("BS_ALU_CFG", "BS_RELUX_CMP_VALUE", "BS_OW_CFG", "BS_OW_OP"):
         w.write("DPU", register)
     if stage.clip is None:
         _emit_bn(w, None)
@@ -334,7 +351,8 @@ def _emit_float_stage(w: TaskWords, stage: OutputStage, table: tuple[int, int]) 
     w.write("DPU", "OUT_CVT_OFFSET")
     w.write("DPU", "OUT_CVT_SCALE", OUT_CVT_SCALE=1, FP32TOFP16_EN=1)
     w.write("DPU", "OUT_CVT_SHIFT")
-    w.write("DPU_RDMA", "RDMA_BRDMA_CFG", BRDMA_DATA_USE=BRDMA_ALU_INT32)
+    use = BRDMA_RECORD if stage.prelu else BRDMA_ALU_INT32
+    w.write("DPU_RDMA", "RDMA_BRDMA_CFG", BRDMA_DATA_USE=use)
     w.address("DPU_RDMA", "RDMA_BS_BASE_ADDR", *table)
     w.write("DPU_RDMA", "RDMA_NRDMA_CFG")
     w.write("DPU_RDMA", "RDMA_BN_BASE_ADDR")

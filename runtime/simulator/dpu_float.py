@@ -6,8 +6,10 @@ accumulators) and a conversion between an integer precision and float16
 no public source documents the float DPU of the RK3588):
 
     BS  (unless BS_BYPASS): ALU add / max / min of the operand table's `alu` (BS_ALU_SRC 1,
-        BRDMA_DATA_USE 1: one float32 bit pattern per channel) or BS_ALU_CFG's float32;
-        the multiplier must be bypassed; RELU, RELUX (BS_RELUX_CMP_VALUE's float32).
+        BRDMA_DATA_USE 1: one float32 bit pattern per channel; 3: records of them) or
+        BS_ALU_CFG's float32; MUL (unless bypassed) by the records' `mul`, or `aux` where
+        the value is negative under BS_MUL_PRELU (leaky / prelu), no truncation; RELU,
+        RELUX (BS_RELUX_CMP_VALUE's float32).
     BN  (unless BN_BYPASS): the same with BN_ALU_CFG's float32, no operand table.
     EW  (unless EW_BYPASS): the operand unconverted (EW_OP_CVT_BYPASS 1): the ERDMA's float16
         element or per-channel value (EDATA_SIZE 2), or EW_OP_VALUE_0's float32; combined by
@@ -25,7 +27,13 @@ from __future__ import annotations
 import numpy as np
 
 from backends.registers.dpu_values import EW_OP_ALU, EW_OP_MUL
-from backends.registers.values import BRDMA_ALU_INT32, PRECISION, PRECISION_NAME, bits_float32
+from backends.registers.values import (
+    BRDMA_ALU_INT32,
+    BRDMA_RECORD,
+    PRECISION,
+    PRECISION_NAME,
+    bits_float32,
+)
 from backends.targets import Target
 from dialects.npu import numerics as nx
 from runtime.simulator.cube import Cube, read_cube, write_cube
@@ -47,7 +55,7 @@ def run_float_dpu(acc: np.ndarray, shape: ConvShape, regs: RegisterFile, memory:
     if regs.field("DPU", "BS_OW_OP", "OW_OP") or regs.raw("DPU", "BS_OW_CFG"):
         raise SimulatorError("a weight zero point (BS_OW_*) on a float16 task")
     table = OperandTable(regs, memory, cube.channels)
-    if table.use not in (0, BRDMA_ALU_INT32):
+    if table.use not in (0, BRDMA_ALU_INT32, BRDMA_RECORD):
         raise SimulatorError(f"BRDMA_DATA_USE {table.use} on a float16 task")
     v = _stage(acc.astype(np.float32), regs, table, "BS")
     v = _stage(v, regs, table, "BN")
@@ -59,8 +67,6 @@ def _stage(v: np.ndarray, regs: RegisterFile, table: OperandTable, prefix: str) 
     cfg = regs.fields("DPU", f"{prefix}_CFG")
     if cfg[f"{prefix}_BYPASS"]:
         return v
-    if not cfg[f"{prefix}_MUL_BYPASS"] or cfg[f"{prefix}_MUL_PRELU"]:
-        raise SimulatorError(f"a float {prefix} multiplier is not simulated")
     if not cfg[f"{prefix}_ALU_BYPASS"]:
         if cfg[f"{prefix}_ALU_SRC"]:
             if prefix != "BS":
@@ -69,7 +75,26 @@ def _stage(v: np.ndarray, regs: RegisterFile, table: OperandTable, prefix: str) 
         else:
             operand = bits_float32(regs.raw("DPU", f"{prefix}_ALU_CFG"))
         v = alu(v, operand, cfg[f"{prefix}_ALU_ALGO"], prefix)
+    if not cfg[f"{prefix}_MUL_BYPASS"]:
+        v = _multiply(v, regs, table, cfg, prefix)
+    elif cfg[f"{prefix}_MUL_PRELU"]:
+        raise SimulatorError(f"{prefix}_MUL_PRELU with the multiplier bypassed")
     return _relu(v, regs, cfg, prefix, f"{prefix}_RELUX_CMP_VALUE")
+
+
+def _multiply(v: np.ndarray, regs: RegisterFile, table: OperandTable, cfg: dict[str, int],
+              prefix: str) -> np.ndarray:  # fmt: skip
+    """The float BS multiplier: the records' `mul` (`aux` where v < 0 under BS_MUL_PRELU),
+    float32 bit patterns; no truncation. Register operands are not simulated."""
+    mul = regs.fields("DPU", f"{prefix}_MUL_CFG")
+    if prefix != "BS" or not mul[f"{prefix}_MUL_SRC"] or mul[f"{prefix}_TRUNCATE_SRC"] or mul[
+            f"{prefix}_MUL_SHIFT_VALUE"]:  # fmt: skip
+        raise SimulatorError(f"a float {prefix} multiplier other than the records' is not "
+                             "simulated")  # fmt: skip
+    m = bits_float32(table["mul"])
+    if cfg[f"{prefix}_MUL_PRELU"]:
+        m = np.where(v < 0, bits_float32(table["aux"]), m)
+    return v * m
 
 
 def _relu(v: np.ndarray, regs: RegisterFile, cfg: dict[str, int], prefix: str,
