@@ -40,8 +40,14 @@ def requantizes(model) -> list[npu.RequantizeOp]:
 
 @pytest.mark.parametrize(
     ("overrides", "direction"),
-    [({"a": "i16"}, ("i16", "i8")), ({"y": "i16"}, ("i8", "i16"))],
-    ids=["int16_to_int8", "int8_to_int16"],
+    [
+        ({"a": "i16"}, ("i16", "i8")),
+        ({"y": "i16"}, ("i8", "i16")),
+        # a float16 layer of a hybrid model: a DPU-only task computing in float32
+        ({"a": "f16"}, ("f16", "i8")),
+        ({"y": "f16"}, ("i8", "f16")),
+    ],
+    ids=["int16_to_int8", "int8_to_int16", "float16_to_int8", "int8_to_float16"],
 )
 def test_requantize_is_bit_exact(overrides, direction):
     model, feeds = conv_conv(overrides)
@@ -55,10 +61,10 @@ def test_requantize_is_bit_exact(overrides, direction):
     assert_exact(results, expected_ops=3 * len(feeds))
 
 
-def test_requantize_words_carry_the_zero_point_and_the_multiplier():
-    model, _ = conv_conv({"a": "i16"})
+def requantize_fields(overrides: dict[str, str]) -> tuple[npu.RequantizeOp, dict[str, dict]]:
+    """The requantize op of `conv_conv(overrides)` and its one task's fields by register."""
+    model, _ = conv_conv(overrides)
     (op,) = requantizes(model)
-    in_q, out_q = npu.quant_of(op.input), op.quant
     program = generate(model)
     index = list(model.main.body.blocks[0].ops).index(op)
     (task,) = [t for t in program.tasks if t.op_index == index]
@@ -66,6 +72,12 @@ def test_requantize_words_carry_the_zero_point_and_the_multiplier():
     for word in program.words[task.first_word : task.first_word + task.word_count]:
         decoded = decode(word)
         fields[decoded.register] = decoded.fields
+    return op, fields
+
+
+def test_requantize_words_carry_the_zero_point_and_the_multiplier():
+    op, fields = requantize_fields({"a": "i16"})
+    in_q, out_q = npu.quant_of(op.input), op.quant
     assert signed32(fields["BS_ALU_CFG"]["BS_ALU_OPERAND"]) == -in_q.zero_point
     mantissa, shift = mantissa_shift(in_q.scale / out_q.scale)
     assert fields["OUT_CVT_SCALE"]["OUT_CVT_SCALE"] == mantissa
@@ -87,36 +99,9 @@ def test_requantize_over_many_tasks():
 # ---------------------------------------------------------------------- float16 sides
 
 
-@pytest.mark.parametrize(
-    ("overrides", "direction"),
-    [({"a": "f16"}, ("f16", "i8")), ({"y": "f16"}, ("i8", "f16"))],
-    ids=["float16_to_int8", "int8_to_float16"],
-)
-def test_float16_requantize_is_bit_exact(overrides, direction):
-    # a float16 layer of a hybrid model: conv1 (float16 out) -> int8 conv2, or int8 conv1 ->
-    # conv2 in float16; the conversion between them is a DPU-only task computing in float32
-    model, feeds = conv_conv(overrides)
-    ops = requantizes(model)
-    assert [(npu.quant_of(op.input).element, op.quant.element) for op in ops] == [direction]
-    program = generate(model)
-    assert not program.unsupported, program.unsupported
-    results = []
-    for feed in feeds:
-        results += simulate(model, feed, program)
-    assert_exact(results, expected_ops=3 * len(feeds))
-
-
 def test_float16_requantize_words_carry_the_scale_as_float32():
-    model, _ = conv_conv({"y": "f16"})  # int8 a -> float16 for conv2
-    (op,) = requantizes(model)
+    op, fields = requantize_fields({"y": "f16"})  # int8 a -> float16 for conv2
     in_q = npu.quant_of(op.input)
-    program = generate(model)
-    index = list(model.main.body.blocks[0].ops).index(op)
-    (task,) = [t for t in program.tasks if t.op_index == index]
-    fields = {}
-    for word in program.words[task.first_word : task.first_word + task.word_count]:
-        decoded = decode(word)
-        fields[decoded.register] = decoded.fields
     assert signed32(fields["BS_ALU_CFG"]["BS_ALU_OPERAND"]) == -in_q.zero_point
     operand = np.uint32(fields["EW_OP_VALUE_0"]["EW_OPERAND_0"]).view(np.float32)
     assert operand == np.float32(in_q.scale)
