@@ -1,7 +1,7 @@
 """`npu.conv_transpose` -> MAC-array tasks: the CNA's deconvolution [ours] (the reading of
 CNA_CONV_CON1.DECONV and CONV_CON3.DECONV_X/Y_STRIDE in `mac_task.py`'s module doc), then
 the DPU output stage of a convolution (`dpu.py`: fused relu / clip / leaky / prelu,
-per-channel requantization). int8 and int16.
+per-channel requantization). int8, int16 and float16 (`dpu.py`'s float path).
 
 A transposed convolution with stride s, dilation d, kernel k and pads (top, left, bottom,
 right) is computed as a stride-1 convolution over the input upsampled by s (input pixel
@@ -46,7 +46,7 @@ from backends.codegen.conv import (
     convolution_tasks,
     input_band,
 )
-from backends.codegen.dpu import plan_output_stage
+from backends.codegen.dpu import plan_float_output_stage, plan_output_stage
 from backends.codegen.emit import NotGenerated, TaskWords
 from backends.codegen.mac_task import OpContext
 from backends.codegen.tensors import placed
@@ -62,9 +62,6 @@ def conv_transpose_tasks(op: npu.ConvTransposeOp, ctx: OpContext) -> Iterator[Ta
     """The tasks of `op`, in `backend.tasks` order."""
     x, y = placed(op.input, ctx.func), placed(op.output, ctx.func)
     dtype = conv_dtype(op, x, y)
-    if dtype == "f16":
-        raise NotGenerated(f"{op.describe()}: float16 transposed convolutions have no code "
-                           "generation yet")  # fmt: skip
     arrays = op_arrays(op, ctx.weights)
     groups = op.group.data
     weights = flipped_weights(arrays.logical, groups)
@@ -72,13 +69,20 @@ def conv_transpose_tasks(op: npu.ConvTransposeOp, ctx: OpContext) -> Iterator[Ta
     _check_bands(op, geometry, x.shape[2])
     in_q = npu.quant_of(op.input)
     assert in_q is not None
-    # fold zp_in over the weights the MAC array multiplies (the flipped ones)
-    folded = OpArrays(weights, arrays.bias, weights).folded_bias(in_q.zero_point)
-    stage = plan_output_stage(
-        in_q=in_q, out_q=op.quant, weight_scales=op.weight_quant.params().scale,
-        channels=y.shape[1], folded_bias=folded, activation=op.activation.data,
-        act_params=npu.floats(op.act_params), where=op.describe(),
-    )  # fmt: skip
+    if dtype == "f16":
+        stage = plan_float_output_stage(
+            bias=arrays.bias, activation=op.activation.data,
+            act_params=npu.floats(op.act_params), residual=False, post_activation="none",
+            post_params=[], where=op.describe(),
+        )  # fmt: skip
+    else:
+        # fold zp_in over the weights the MAC array multiplies (the flipped ones)
+        folded = OpArrays(weights, arrays.bias, weights).folded_bias(in_q.zero_point)
+        stage = plan_output_stage(
+            in_q=in_q, out_q=op.quant, weight_scales=op.weight_quant.params().scale,
+            channels=y.shape[1], folded_bias=folded, activation=op.activation.data,
+            act_params=npu.floats(op.act_params), where=op.describe(),
+        )  # fmt: skip
     yield from convolution_tasks(op, geometry, weights, stage, (x, y, None), dtype, ctx)
 
 

@@ -61,6 +61,7 @@ GENERATED_DTYPES = ("i8", "i16")
 # float16 ops with code generation (the others run on the CPU)
 FLOAT16_GENERATED = (
     npu.Conv2dOp,
+    npu.ConvTransposeOp,
     npu.FullyConnectedOp,
     npu.EltwiseOp,
     npu.PoolOp,

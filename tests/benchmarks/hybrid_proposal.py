@@ -13,9 +13,9 @@ counted as unmatched.
 
 Cosines are measured on each model's real zoo input (tests/zoo.py) against the float model
 on the reference executor (bit-exact with the simulator); our proposal searched on the
-first calibration sample, as RKNN's does. Float16 layers have no code generation yet: an
-all-float16 model and RKNN's float16 set run those layers on the CPU, and their predicted
-latency is the CPU model's, which the table says.
+first calibration sample, as RKNN's does. Float16 layers run on the NPU where code
+generation covers them (README, "Backend"); the rest run on the CPU and are timed by the
+CPU model.
 """
 
 from __future__ import annotations

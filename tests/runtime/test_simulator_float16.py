@@ -426,3 +426,27 @@ def test_pooling(kind, attrs):
     if kind != "GlobalMaxPool":  # (a whole plane's max is positive here)
         assert (results[1].expected < 0).any()
     assert_exact(results)
+
+
+# ---------------------------------------------------------------------- transposed conv
+
+
+@pytest.mark.parametrize(
+    ("cin", "cout", "k", "attrs"),
+    [
+        (8, 16, 2, {"strides": [2, 2]}),
+        (8, 8, 3, {"strides": [2, 2], "pads": [1, 1, 1, 1], "output_padding": [1, 1]}),
+        (16, 8, 4, {"strides": [2, 2], "pads": [1, 1, 1, 1]}),
+    ],
+    ids=["2x2s2", "3x3s2_padded", "4x4s2"],
+)
+def test_transposed_convolution(cin, cout, k, attrs):
+    node = helper.make_node("ConvTranspose", ["x", "w", "b"], ["c"], "deconv", **attrs)
+    nodes = [node, helper.make_node("Relu", ["c"], ["y"], "relu")]
+    model, feeds = compiled(nodes, [("x", [1, cin, 5, 6])], ["y"],
+                            {"w": f32(cin, cout, k, k), "b": f32(cout)}, dtype="f16")  # fmt: skip
+    program = generate(model)
+    assert program.unsupported == []
+    results = simulate(model, feeds[0], program)
+    assert [r.op.name for r in results] == ["npu.conv_transpose"]
+    assert_exact(results)
