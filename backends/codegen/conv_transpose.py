@@ -72,8 +72,7 @@ def conv_transpose_tasks(op: npu.ConvTransposeOp, ctx: OpContext) -> Iterator[Ta
     if dtype == "f16":
         stage = plan_float_output_stage(
             bias=arrays.bias, activation=op.activation.data,
-            act_params=npu.floats(op.act_params), residual=False, post_activation="none",
-            post_params=[], where=op.describe(),
+            act_params=npu.floats(op.act_params), where=op.describe(),
         )  # fmt: skip
     else:
         # fold zp_in over the weights the MAC array multiplies (the flipped ones)

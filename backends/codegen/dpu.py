@@ -208,8 +208,8 @@ def plan_output_stage(*, in_q: QuantAttr, out_q: QuantAttr, weight_scales: np.nd
 
 
 def plan_float_output_stage(*, bias: np.ndarray, activation: str, act_params: list[float],
-                            residual: bool, post_activation: str, post_params: list[float],
-                            where: str) -> OutputStage:  # fmt: skip
+                            where: str, residual: bool = False, post_activation: str = "none",
+                            post_params: list[float] | None = None) -> OutputStage:  # fmt: skip
     """The FLOAT stage of a float16 layer: + bias, relu, clip, leaky or prelu, + residual,
     relu or a clip from 0 (the reference executor's order, in float32)."""
     if activation not in ("none", "relu", "clip", "leaky", "prelu"):
@@ -218,7 +218,7 @@ def plan_float_output_stage(*, bias: np.ndarray, activation: str, act_params: li
     if post_activation == "relu":
         post_relu = True
     elif post_activation == "clip":
-        lo, hi = post_params
+        lo, hi = post_params or [0.0, 0.0]
         if lo != 0.0:
             raise NotGenerated(f"{where}: a clip from {lo} after a float16 residual add has "
                                "no DPU mapping yet")  # fmt: skip

@@ -49,8 +49,7 @@ def fully_connected_tasks(op: npu.FullyConnectedOp, ctx: OpContext) -> Iterator[
     if dtype == "f16":
         stage = plan_float_output_stage(
             bias=arrays.bias, activation=op.activation.data,
-            act_params=npu.floats(op.act_params), residual=False, post_activation="none",
-            post_params=[], where=op.describe(),
+            act_params=npu.floats(op.act_params), where=op.describe(),
         )  # fmt: skip
     else:
         stage = plan_output_stage(
