@@ -71,6 +71,7 @@ FLOAT16_GENERATED = (
     npu.ReshapeOp,
     npu.TransposeOp,
     npu.RequantizeOp,
+    npu.ResizeOp,
 )
 GENERATORS: dict[type[npu.NpuOp], Generator] = {
     npu.Conv2dOp: conv_tasks,

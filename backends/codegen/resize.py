@@ -10,7 +10,10 @@ upsampled by s (padding s - 1 above and left) covers upsampled rows [y - s + 1, 
 exactly one, s * floor(y / s), is an input row; the others are PAD_VALUE = zp_in, and the
 folded bias -zp_in * s * s cancels them: acc = x[floor(y / s)] - zp_in. With the input's
 quantization equal to the output's (lower-to-npu gives a nearest resize its input's), the
-multiplier is 1 (M = 2**S exactly) and y = acc + zp_out = x, the reference's copy.
+multiplier is 1 (M = 2**S exactly) and y = acc + zp_out = x, the reference's copy. A
+float16 resize is the same over the float path: padding +0.0, weights 1.0, so the sum is
+x + 0.0 = x, except that a -0.0 comes out +0.0, which the reference executor's float16
+nearest resize does as well.
 
 Not generated: linear modes, non-integer or shrinking scales, other coordinate modes, and
 different input and output quantization. The tile pass gives a resize done this way the
@@ -25,7 +28,7 @@ import numpy as np
 
 from backends.codegen.conv import Geometry, convolution_tasks
 from backends.codegen.conv_transpose import UPSAMPLE_MAX
-from backends.codegen.dpu import plan_output_stage
+from backends.codegen.dpu import plan_float_output_stage, plan_output_stage
 from backends.codegen.emit import NotGenerated, TaskWords
 from backends.codegen.mac_task import OpContext
 from backends.codegen.tensors import placed
@@ -46,14 +49,19 @@ def resize_tasks(op: npu.ResizeOp, ctx: OpContext) -> Iterator[TaskWords]:
     in_q = npu.quant_of(op.input)
     assert in_q is not None
     channels = x.shape[1]
-    weights = np.ones((channels, 1, sy, sx), np.int64)
     geometry = Geometry((sy, sx), (1, 1), (1, 1), (sy - 1, sx - 1, sy - 1, sx - 1), channels,
                         depthwise=True, upsample=(sy, sx))  # fmt: skip
-    stage = plan_output_stage(
-        in_q=in_q, out_q=op.quant, weight_scales=np.ones(channels), channels=channels,
-        folded_bias=np.full(channels, -in_q.zero_point * sy * sx, np.int64), activation="none",
-        act_params=[], where=op.describe(),
-    )  # fmt: skip
+    if op.quant.element == "f16":  # the one sample plus +0.0 padding: x, with -0.0 as +0.0
+        weights = np.ones((channels, 1, sy, sx), np.float16)
+        stage = plan_float_output_stage(bias=np.zeros(channels, np.float32), activation="none",
+                                        act_params=[], where=op.describe())  # fmt: skip
+    else:
+        weights = np.ones((channels, 1, sy, sx), np.int64)
+        stage = plan_output_stage(
+            in_q=in_q, out_q=op.quant, weight_scales=np.ones(channels), channels=channels,
+            folded_bias=np.full(channels, -in_q.zero_point * sy * sx, np.int64),
+            activation="none", act_params=[], where=op.describe(),
+        )  # fmt: skip
     yield from convolution_tasks(op, geometry, weights, stage, (x, y, None), op.quant.element,
                                  ctx)  # fmt: skip
 
@@ -64,7 +72,7 @@ def upsampling_scales(op: npu.ResizeOp) -> tuple[int, int]:
     if op.mode.data != "nearest":
         raise NotGenerated(f"{where}: {op.mode.data} resize has no code generation yet")
     in_q = npu.quant_of(op.input)
-    if in_q is None or in_q != op.quant or in_q.is_float:
+    if in_q is None or in_q != op.quant or in_q.element == "f32":
         raise NotGenerated(f"{where}: a nearest resize that requantizes is not generated yet")
     (_, _, h, w), (_, _, oh, ow) = npu.in_shape(op.input), op.shape
     if oh % h or ow % w or oh < h or ow < w:

@@ -295,6 +295,8 @@ def build_resize(op: npu.ResizeOp, weights: WeightTable) -> Run:
 
         def run_nearest(x: np.ndarray) -> np.ndarray:
             y = resize(x.astype(np.float64), None, None, sizes, **attrs)
+            if out_q.is_float:  # float16 on the MAC array: x + 0.0 (a -0.0 comes out +0.0)
+                return nx.to_float16(y.astype(np.float32) + np.float32(0.0))
             return rescale(y.astype(x.dtype))
 
         return run_nearest

@@ -17,6 +17,7 @@ from backends.registers import RK3588, decode
 from backends.registers.values import ALU_MAX, float32_bits
 from compiler.pipeline import parse_pipeline, run_pipeline
 from dialects.npu.placement import get_tasks
+from runtime.kernels.npu_ops import build_kernel
 from runtime.simulator import Memory, SimulatorError, dpu_float
 from runtime.simulator.dpu import OperandTable
 from runtime.simulator.registers import RegisterFile
@@ -450,3 +451,26 @@ def test_transposed_convolution(cin, cout, k, attrs):
     results = simulate(model, feeds[0], program)
     assert [r.op.name for r in results] == ["npu.conv_transpose"]
     assert_exact(results)
+
+
+# ---------------------------------------------------------------------- resize
+
+
+def test_nearest_resize_and_its_signed_zero():
+    # conv -> Resize x2 (nearest, asymmetric floor): the MAC array's x + 0.0 makes -0.0 +0.0,
+    # and the reference does the same
+    sizes = np.array([1, 8, 10, 12], np.int64)
+    nodes = [conv("x", "w", "c", "conv", b="b", pads=[1, 1, 1, 1]),
+             helper.make_node("Resize", ["c", "", "", "sizes"], ["y"], "up", mode="nearest",
+                              coordinate_transformation_mode="asymmetric",
+                              nearest_mode="floor")]  # fmt: skip
+    model, feeds = compiled(nodes, [("x", [1, 4, 5, 6])], ["y"],
+                            {"w": f32(8, 4, 3, 3), "b": f32(8), "sizes": sizes},
+                            dtype="f16")  # fmt: skip
+    program = generate(model)
+    assert program.unsupported == []
+    assert_exact(simulate(model, feeds[0], program))
+    (resize,) = [op for op in model.main.body.blocks[0].ops if op.name == "npu.resize"]
+    x = np.where(np.arange(6) % 2 == 0, -0.0, 1.5).astype(np.float16)
+    y = build_kernel(resize, model.weights)(np.broadcast_to(x, (1, 8, 5, 6)).copy())
+    assert not np.signbit(y).any() and np.isin(y, [0.0, 1.5]).all()
