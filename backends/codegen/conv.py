@@ -33,12 +33,7 @@ from backends.cbuf import (
     transposed_input_rows,
 )
 from backends.cbuf import weight_bytes as cbuf_weight_bytes
-from backends.codegen.dpu import (
-    OutputStage,
-    ResidualRead,
-    plan_float_output_stage,
-    plan_output_stage,
-)
+from backends.codegen.dpu import OutputStage, ResidualRead, plan_layer_stage
 from backends.codegen.emit import NotGenerated, TaskWords
 from backends.codegen.mac_task import MacTask, OpContext, emit_mac_task
 from backends.codegen.packing import (
@@ -100,24 +95,10 @@ def conv_tasks(op: npu.Conv2dOp, ctx: OpContext) -> Iterator[TaskWords]:
     kh, kw = arrays.logical.shape[2:]
     (sy, sx), (dy, dx) = npu.ints(op.strides), npu.ints(op.dilations)
     geometry = Geometry((kh, kw), (sy, sx), (dy, dx), tuple(npu.ints(op.pads)), groups, depthwise)
-    in_q, out_q = npu.quant_of(op.input), op.quant
+    in_q = npu.quant_of(op.input)
     assert in_q is not None
     residual_q = npu.quant_of(op.residual) if op.residual is not None else None
-    if dtype == "f16":
-        stage = plan_float_output_stage(
-            bias=arrays.bias, activation=op.activation.data,
-            act_params=npu.floats(op.act_params), residual=residual_q is not None,
-            post_activation=op.post_activation.data,
-            post_params=npu.floats(op.post_act_params), where=op.describe(),
-        )  # fmt: skip
-    else:
-        stage = plan_output_stage(
-            in_q=in_q, out_q=out_q, weight_scales=op.weight_quant.params().scale,
-            channels=cout, folded_bias=arrays.folded_bias(in_q.zero_point),
-            activation=op.activation.data, act_params=npu.floats(op.act_params),
-            residual_q=residual_q, post_activation=op.post_activation.data,
-            post_params=npu.floats(op.post_act_params), where=op.describe(),
-        )  # fmt: skip
+    stage = plan_layer_stage(op, arrays.folded_bias(in_q.zero_point), residual_q)
     z = placed(op.residual, ctx.func) if op.residual is not None else None
     if z is not None and z.layout not in (NC1HWC2, NCHW):
         raise NotGenerated(f"{op.describe()}: residual layout {z.layout} is not read yet")

@@ -46,7 +46,7 @@ from backends.codegen.conv import (
     convolution_tasks,
     input_band,
 )
-from backends.codegen.dpu import plan_float_output_stage, plan_output_stage
+from backends.codegen.dpu import plan_layer_stage
 from backends.codegen.emit import NotGenerated, TaskWords
 from backends.codegen.mac_task import OpContext
 from backends.codegen.tensors import placed
@@ -69,19 +69,9 @@ def conv_transpose_tasks(op: npu.ConvTransposeOp, ctx: OpContext) -> Iterator[Ta
     _check_bands(op, geometry, x.shape[2])
     in_q = npu.quant_of(op.input)
     assert in_q is not None
-    if dtype == "f16":
-        stage = plan_float_output_stage(
-            bias=arrays.bias, activation=op.activation.data,
-            act_params=npu.floats(op.act_params), where=op.describe(),
-        )  # fmt: skip
-    else:
-        # fold zp_in over the weights the MAC array multiplies (the flipped ones)
-        folded = OpArrays(weights, arrays.bias, weights).folded_bias(in_q.zero_point)
-        stage = plan_output_stage(
-            in_q=in_q, out_q=op.quant, weight_scales=op.weight_quant.params().scale,
-            channels=y.shape[1], folded_bias=folded, activation=op.activation.data,
-            act_params=npu.floats(op.act_params), where=op.describe(),
-        )  # fmt: skip
+    # fold zp_in over the weights the MAC array multiplies (the flipped ones)
+    folded = OpArrays(weights, arrays.bias, weights).folded_bias(in_q.zero_point)
+    stage = plan_layer_stage(op, folded)
     yield from convolution_tasks(op, geometry, weights, stage, (x, y, None), dtype, ctx)
 
 

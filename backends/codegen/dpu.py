@@ -108,6 +108,7 @@ from backends.registers.values import (
     raw32,
 )
 from dialects.npu import numerics as nx
+from dialects.npu import ops as npu
 from dialects.npu.attributes import QuantAttr
 
 TENSOR, CHANNEL, RESIDUAL, FLOAT = "tensor", "channel", "residual", "float"
@@ -204,6 +205,34 @@ def plan_output_stage(*, in_q: QuantAttr, out_q: QuantAttr, weight_scales: np.nd
         TENSOR if tensor else CHANNEL, dtype, bias, mant, aux, shift, zp,
         relu=activation == "relu", prelu=prelu, clip=clip, residual_zp=None,
         residual_dtype=None, post_relu=False, post_max=None,
+    )  # fmt: skip
+
+
+def plan_layer_stage(op: npu.Conv2dOp | npu.ConvTransposeOp | npu.FullyConnectedOp,
+                     folded_bias: np.ndarray,
+                     residual_q: QuantAttr | None = None) -> OutputStage:  # fmt: skip
+    """The stage of a MAC-array op with its bias (the input zero point folded in; a float16
+    layer's as it is), one logical output channel per bias entry: the float path for a
+    float16 op, the integer contract's otherwise. A residual (conv2d) brings its
+    post-activation."""
+    in_q = npu.quant_of(op.input)
+    assert in_q is not None
+    activation, act_params = op.activation.data, npu.floats(op.act_params)
+    post, post_params = "none", []
+    if residual_q is not None:
+        assert isinstance(op, npu.Conv2dOp)
+        post, post_params = op.post_activation.data, npu.floats(op.post_act_params)
+    if op.quant.element == "f16":
+        return plan_float_output_stage(
+            bias=folded_bias, activation=activation, act_params=act_params,
+            where=op.describe(), residual=residual_q is not None, post_activation=post,
+            post_params=post_params,
+        )  # fmt: skip
+    return plan_output_stage(
+        in_q=in_q, out_q=op.quant, weight_scales=op.weight_quant.params().scale,
+        channels=folded_bias.size, folded_bias=folded_bias, activation=activation,
+        act_params=act_params, residual_q=residual_q, post_activation=post,
+        post_params=post_params, where=op.describe(),
     )  # fmt: skip
 
 

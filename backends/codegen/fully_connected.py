@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 from backends.cbuf import Cbuf, align_up, ceil_div
 from backends.cbuf import weight_bytes as cbuf_weight_bytes
-from backends.codegen.dpu import plan_float_output_stage, plan_output_stage
+from backends.codegen.dpu import plan_layer_stage
 from backends.codegen.emit import NotGenerated, TaskWords
 from backends.codegen.mac_task import MacTask, OpContext, emit_mac_task
 from backends.codegen.packing import STORAGE, little_endian, pack_conv_weights, window
@@ -46,18 +46,7 @@ def fully_connected_tasks(op: npu.FullyConnectedOp, ctx: OpContext) -> Iterator[
     arrays = op_arrays(op, ctx.weights)
     in_q = npu.quant_of(op.input)
     assert in_q is not None
-    if dtype == "f16":
-        stage = plan_float_output_stage(
-            bias=arrays.bias, activation=op.activation.data,
-            act_params=npu.floats(op.act_params), where=op.describe(),
-        )  # fmt: skip
-    else:
-        stage = plan_output_stage(
-            in_q=in_q, out_q=op.quant, weight_scales=op.weight_quant.params().scale,
-            channels=n, folded_bias=arrays.folded_bias(in_q.zero_point),
-            activation=op.activation.data, act_params=npu.floats(op.act_params),
-            where=op.describe(),
-        )  # fmt: skip
+    stage = plan_layer_stage(op, arrays.folded_bias(in_q.zero_point))
     target, size = ctx.target, ELEMENT_BYTES[dtype]
     atoms, cbuf_c2 = weight_atoms(target, dtype), target.c2(dtype)
     channels = align_up(k, cbuf_c2)

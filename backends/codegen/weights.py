@@ -25,7 +25,10 @@ class OpArrays:
 
     def folded_bias(self, input_zero_point: int) -> np.ndarray:
         """`bias[oc] - zp_in * Σ w[oc]` (int64): the MAC array sums raw `x * w`, so the
-        input zero point moves into the bias (Mesa rkt_coefs.c `calculate_bias_correction`)."""
+        input zero point moves into the bias (Mesa rkt_coefs.c `calculate_bias_correction`).
+        A float16 layer's bias (float32) is returned as it is: floats have no zero point."""
+        if self.bias.dtype.kind == "f":
+            return self.bias
         sums = self.logical.reshape(self.logical.shape[0], -1).astype(np.int64).sum(axis=1)
         return self.bias - int(input_zero_point) * sums
 
