@@ -35,11 +35,10 @@ from compiler.quantization.quantize import QuantizeOptions, quantize_model
 from dialects.npu.ops import NpuOp
 from tests.benchmarks.quantization_accuracy import (
     dataset_for,
-    first_output,
     held_out,
     preprocess,
-    raw_input,
     score,
+    score_quantized,
 )
 from tests.zoo import MODELS, ZooModel, model_path
 
@@ -122,8 +121,6 @@ def measure(zm: ZooModel, samples: int, folder: Path) -> str:
     name = model.inputs[0].name
     options = QuantizeOptions(preprocess=preprocess(zm), progress=False)
     quantize_model(model, dataset_for(zm, samples, folder), options)
-    float_ours = Interpreter(import_onnx(str(model_path(zm))))
-    ours = Interpreter(model)
     params = int8_activations(model)
     source = _opset_at_least_13(onnx.load(str(model_path(zm))))
     fake, count = fake_quantized(source, params)
@@ -135,8 +132,7 @@ def measure(zm: ZooModel, samples: int, folder: Path) -> str:
     float_ort = ort.InferenceSession(source.SerializeToString(), session_options)
     fake_ort = ort.InferenceSession(fake.SerializeToString(), session_options)
     others = held_out(zm, samples, model.inputs)[:HELD_OUT]
-    ours_score = score(lambda x: first_output(ours.run({name: raw_input(zm, x)}).outputs),
-                       lambda x: first_output(float_ours.run({name: x}).outputs), zm, others)  # fmt: skip
+    ours_score = score_quantized(zm, Interpreter(model), others)
     bound = score(lambda x: fake_ort.run(None, {name: x})[0],
                   lambda x: float_ort.run(None, {name: x})[0], zm, others)  # fmt: skip
     return (f"| {zm.name} | {ours_score.bench:.4f} · {ours_score.held_mean:.4f} | "

@@ -112,19 +112,25 @@ def score(run: Callable[[np.ndarray], np.ndarray], reference: Callable[[np.ndarr
 
 def ours(zm: ZooModel, algorithm: str, dataset: Path, others: list[np.ndarray]) -> Score:
     model = import_onnx(str(model_path(zm)))
-    float_model = Interpreter(import_onnx(str(model_path(zm))))
-    name = model.inputs[0].name
     start = time.perf_counter()
     options = QuantizeOptions(algorithm=algorithm, preprocess=preprocess(zm), progress=False)
     quantize_model(model, dataset, options)
     elapsed = time.perf_counter() - start
     quantized = Interpreter(model)
-    result = score(lambda x: first_output(quantized.run({name: raw_input(zm, x)}).outputs),
-                   lambda x: first_output(float_model.run({name: x}).outputs), zm, others)  # fmt: skip
+    result = score_quantized(zm, quantized, others)
     result.seconds = elapsed
     if zm.image is None:
-        result.top1 = digits_top1(zm, quantized, name)
+        result.top1 = digits_top1(zm, quantized, model.inputs[0].name)
     return result
+
+
+def score_quantized(zm: ZooModel, quantized: Interpreter, others: list[np.ndarray]) -> Score:
+    """`score` of our quantized model of `zm` (it takes raw pixels) against the float model,
+    both on the reference interpreter."""
+    float_model = Interpreter(import_onnx(str(model_path(zm))))
+    name = float_model.model.inputs[0].name
+    return score(lambda x: first_output(quantized.run({name: raw_input(zm, x)}).outputs),
+                 lambda x: first_output(float_model.run({name: x}).outputs), zm, others)  # fmt: skip
 
 
 def first_output(outputs: dict[str, np.ndarray]) -> np.ndarray:

@@ -23,11 +23,9 @@ from compiler.interpreter import Interpreter
 from compiler.quantization.quantize import QuantizeOptions, quantize_model
 from tests.benchmarks.quantization_accuracy import (
     dataset_for,
-    first_output,
     held_out,
     preprocess,
-    raw_input,
-    score,
+    score_quantized,
 )
 from tests.zoo import MODELS, ZooModel, model_path
 
@@ -41,18 +39,13 @@ CONFIGS = {  # name: (activation dtype, weight dtype, target)
 def measure(zm: ZooModel, config: str, rounding: str, dataset: Path, samples: int) -> str:
     dtype, weight_dtype, target = CONFIGS[config]
     model = import_onnx(str(model_path(zm)))
-    name = model.inputs[0].name
     options = QuantizeOptions(dtype=dtype, weight_dtype=weight_dtype, target=target,
                               preprocess=preprocess(zm), progress=False,
                               weight_rounding=rounding)  # fmt: skip
     start = time.perf_counter()
     quantize_model(model, dataset, options)
     seconds = time.perf_counter() - start
-    reference = Interpreter(import_onnx(str(model_path(zm))))
-    quantized = Interpreter(model)
-    result = score(lambda x: first_output(quantized.run({name: raw_input(zm, x)}).outputs),
-                   lambda x: first_output(reference.run({name: x}).outputs), zm,
-                   held_out(zm, samples, model.inputs)[:HELD_OUT])  # fmt: skip
+    result = score_quantized(zm, Interpreter(model), held_out(zm, samples, model.inputs)[:HELD_OUT])
     return f"{result.bench:.4f} · {result.held_mean:.4f} ({seconds:.1f} s)"
 
 
